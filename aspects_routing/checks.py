@@ -1,0 +1,95 @@
+"""
+Django system checks for aspects-routing (``manage.py check``).
+
+Ids are stable: ``aspects_routing.E0xx`` for errors, ``W0xx`` for warnings.
+Configuration problems found while parsing (E000-E039, W001-W002) come from
+:mod:`aspects_routing.conf`; the checks below look at the running platform.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from django.conf import settings
+from django.core import checks
+
+from aspects_routing.conf import SETTING, get_config
+
+_LEVELS = {"error": checks.Error, "warning": checks.Warning}
+
+
+def _message(level: str, msg: str, hint: str, check_id: str):
+    return _LEVELS[level](msg, hint=hint, id=check_id)
+
+
+@checks.register()
+def check_settings(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """Report every mistake found while parsing ``ASPECTS_ROUTING``."""
+    return [_message(p.level, p.msg, p.hint, p.id) for p in get_config().problems]
+
+
+def _celery_app():
+    from celery import current_app  # pylint: disable=import-outside-toplevel
+
+    return current_app._get_current_object()  # pylint: disable=protected-access
+
+
+def _configured_queue_names(app) -> set[str]:
+    """Queue names in the Celery configuration itself (not what this plugin added)."""
+    queues = app.conf.task_queues
+    if not queues:
+        return {app.conf.task_default_queue}
+    if isinstance(queues, dict):
+        return set(queues)
+    return {getattr(q, "name", q) for q in queues}
+
+
+@checks.register()
+def check_tasks_and_queues(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """Patterns that match no registered task; routed queues Celery does not declare."""
+    config = get_config()
+    app = _celery_app()
+    messages = []
+    registered = [name for name in app.tasks if not name.startswith("celery.")]
+    for pattern in config.task_patterns:
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in registered):
+            messages.append(
+                checks.Warning(
+                    f"{SETTING} task pattern {pattern!r} matches no registered Celery task.",
+                    hint="Check the spelling, or install the package that defines the task; "
+                    "remove the pattern from TASKS/EXTRA_TASKS if it is not needed.",
+                    id="aspects_routing.W050",
+                )
+            )
+    configured = _configured_queue_names(app)
+    for queue in config.queues:
+        if queue not in configured:
+            messages.append(
+                checks.Warning(
+                    f"Aspects queue {queue!r} is not in CELERY_QUEUES; aspects-routing declares it "
+                    "when the LMS/CMS starts, but a worker started with -Q must name it.",
+                    hint=f"Add {queue!r} to CELERY_QUEUES, and run a worker with "
+                    f"'celery --app=lms.celery worker -Q {queue}' (or no -Q).",
+                    id="aspects_routing.W051",
+                )
+            )
+    return messages
+
+
+@checks.register()
+def check_transport(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """The event bus transport needs an event bus producer."""
+    config = get_config()
+    if config.transport != "event_bus":
+        return []
+    if not getattr(settings, "EVENT_BUS_PRODUCER", None):
+        return [
+            checks.Error(
+                f"{SETTING}['TRANSPORT'] is 'event_bus' but EVENT_BUS_PRODUCER is not set; "
+                "tracking events cannot be sent over the event bus.",
+                hint="Set EVENT_BUS_PRODUCER = 'edx_event_bus_redis.create_producer' (Redis) or "
+                "'edx_event_bus_kafka.create_producer' (Kafka), or set TRANSPORT to 'celery'.",
+                id="aspects_routing.E060",
+            )
+        ]
+    return []

@@ -1,0 +1,61 @@
+"""
+Make the running Celery app use :data:`~aspects_routing.routing.router.route_task`
+and declare the Aspects queues.
+
+Called from :meth:`AspectsRoutingConfig.ready` in every process (LMS/CMS web,
+workers, management commands). It works on the app object, not on Django
+settings, because
+
+* edx-platform's ``production.py`` reassigns ``EXPLICIT_QUEUES`` (and may set
+  ``CELERY_ROUTES``) after the plugins' settings ran;
+* the LMS's Celery app exists before Django's apps are ready, and may already
+  have read its configuration.
+
+Both steps are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aspects_routing.conf import RoutingSettings
+from aspects_routing.routing.router import route_task
+
+log = logging.getLogger(__name__)
+
+
+def _as_tuple(routes) -> tuple:
+    if routes is None:
+        return ()
+    if isinstance(routes, (list, tuple)):
+        return tuple(routes)
+    return (routes,)
+
+
+def install_router(app) -> bool:
+    """Put :data:`route_task` first in ``app.conf.task_routes``; True if it was added."""
+    routes = _as_tuple(app.conf.task_routes)
+    if any(r is route_task or r == "aspects_routing.routing.router.route_task" for r in routes):
+        return False
+    app.conf.task_routes = (route_task, *routes)
+    # Celery caches the prepared route table; rebuild it from the new conf.
+    app.amqp.flush_routes()
+    return True
+
+
+def declare_queues(app, config: RoutingSettings) -> list[str]:
+    """
+    Add every Aspects queue to the app's declared queues; return the names added.
+
+    A worker started without ``-Q`` (Tutor's ``lms-worker``) consumes every declared
+    queue, so a dedicated Aspects queue must be declared or its tasks pile up unseen.
+    """
+    declared = app.amqp.queues
+    added = []
+    for queue in config.queues:
+        if queue not in declared:
+            declared.add(queue)
+            added.append(queue)
+    if added:
+        log.info("aspects-routing declared Celery queue(s) %s", ", ".join(added))
+    return added

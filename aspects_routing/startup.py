@@ -1,0 +1,37 @@
+"""
+What runs once per process when Django's apps are ready.
+
+Each step is isolated: a failure is logged and the LMS, CMS or worker keeps
+starting (the system checks report configuration mistakes).
+"""
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _celery_app():
+    from celery import current_app  # pylint: disable=import-outside-toplevel
+
+    return current_app._get_current_object()  # pylint: disable=protected-access
+
+
+def _route():
+    from aspects_routing.conf import get_config  # pylint: disable=import-outside-toplevel
+    from aspects_routing.routing.install import declare_queues, install_router  # pylint: disable=import-outside-toplevel
+
+    app = _celery_app()
+    install_router(app)
+    declare_queues(app, get_config())
+
+
+STEPS = [_route]
+
+
+def start():
+    """Run every startup step; never raise."""
+    for step in STEPS:
+        try:
+            step()
+        except Exception:  # pylint: disable=broad-except
+            log.exception("aspects-routing startup step %s failed; continuing without it", step.__name__)

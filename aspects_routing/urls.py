@@ -1,0 +1,3 @@
+"""URLs of aspects-routing, mounted under ``/aspects-routing/`` in the LMS and CMS."""
+
+urlpatterns = []

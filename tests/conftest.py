@@ -1,0 +1,101 @@
+"""Shared fixtures: a real Redis, the test LMS's Celery app, real workers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """URL of the Redis used as broker (set by tests.redis_server)."""
+    return os.environ["REDIS_URL"]
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    """A client on the broker's database, emptied before and after each test."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def celery_app():
+    """The test LMS's Celery app (built like edx-platform's)."""
+    from tests.celery_app import APP  # pylint: disable=import-outside-toplevel
+
+    return APP
+
+
+def subprocess_env(**extra):
+    """Environment for child processes that load the test LMS."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings.edx_order")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Worker:
+    """A real ``celery worker`` in a subprocess, started as Tutor's lms-worker is."""
+
+    def __init__(self, args, env, log_path):
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-m", "celery", "--app=tests.celery_app", "worker", "--loglevel=info", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return Path(self.log_path).read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    """Factory: ``start_worker(*celery_args, **env)`` returns a ready :class:`Worker`."""
+    workers = []
+
+    def start(*args, **env):
+        worker = Worker(list(args), subprocess_env(**env), tmp_path / f"worker{len(workers)}.log")
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

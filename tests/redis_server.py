@@ -1,0 +1,62 @@
+"""
+pytest plugin (``-p tests.redis_server``): make sure a Redis is there.
+
+If ``REDIS_URL`` is set (CI sets it to the machine's Redis), it is used as is
+and must answer: a missing service fails the run instead of skipping tests.
+Otherwise a private ``redis-server`` is started with pytest-redis's executor
+and ``REDIS_URL`` points at it. This happens at plugin import, because the
+Django test settings read ``REDIS_URL`` before any fixture runs.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import redis
+from port_for import get_port
+from pytest_redis.executor import RedisExecutor
+
+_EXECUTOR = None
+
+
+def _start_private_server() -> str:
+    global _EXECUTOR  # pylint: disable=global-statement
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise RuntimeError(
+            "REDIS_URL is not set and no redis-server is installed: "
+            "install Redis (apt-get install redis-server) or set REDIS_URL."
+        )
+    port = get_port(None)
+    _EXECUTOR = RedisExecutor(
+        executable=binary,
+        databases=16,
+        redis_timeout=30,
+        loglevel="warning",
+        host="127.0.0.1",
+        port=port,
+        datadir=Path(tempfile.mkdtemp(prefix="aspects-routing-redis-")),
+        save="",
+        appendonly="no",
+    )
+    _EXECUTOR.start()
+    return f"redis://127.0.0.1:{port}/0"
+
+
+if not os.environ.get("REDIS_URL"):
+    os.environ["REDIS_URL"] = _start_private_server()
+
+
+def pytest_configure(config):  # pylint: disable=unused-argument
+    """Fail early and clearly if the Redis that tests need does not answer."""
+    url = os.environ["REDIS_URL"]
+    try:
+        redis.Redis.from_url(url, socket_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise RuntimeError(f"Redis at REDIS_URL={url!r} does not answer: {exc}") from exc
+
+
+def pytest_unconfigure(config):  # pylint: disable=unused-argument
+    if _EXECUTOR is not None:
+        _EXECUTOR.stop()
