@@ -1,0 +1,1 @@
+"""Collectors: each reads one live source and returns a frozen dataclass (no rendering, no advice)."""
