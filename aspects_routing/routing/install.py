@@ -51,10 +51,17 @@ def declare_queues(app, config: RoutingSettings) -> list[str]:
     queue, so a dedicated Aspects queue must be declared or its tasks pile up unseen.
     """
     declared = app.amqp.queues
+    # In a worker, queue selection (-Q / -X) has already happened when Django's
+    # apps become ready. Without -Q the worker consumes "every declared queue",
+    # so a new queue joins that set; with -Q the operator's selection stands.
+    selected_explicitly = declared.consume_from is not getattr(declared, "_default_consume_from", None)
     added = []
     for queue in config.queues:
         if queue not in declared:
-            declared.add(queue)
+            if selected_explicitly:
+                declared.add(queue)
+            else:
+                declared.select_add(queue)
             added.append(queue)
     if added:
         log.info("aspects-routing declared Celery queue(s) %s", ", ".join(added))
