@@ -1,0 +1,331 @@
+"""
+Where the event-bus numbers come from: stream length, consumer-group lag and the
+skip-on-restart risk.
+
+:func:`read_event_bus_lag` returns a frozen :class:`EventBusLag` for the Aspects
+topic (``ASPECTS_ROUTING["EVENT_BUS_TOPIC"]``):
+
+* Redis (``EVENT_BUS_PRODUCER`` from edx-event-bus-redis): ``XINFO STREAM`` /
+  ``XINFO GROUPS`` / ``XINFO CONSUMERS`` on ``f"{EVENT_BUS_TOPIC_PREFIX}-{topic}"``
+  (or ``topic`` without a prefix), as edx-event-bus-redis names it;
+* Kafka: per partition, high watermark minus the group's committed offset, when
+  ``confluent_kafka`` is installed; otherwise ``measured=False`` with the reason.
+
+It never raises: a failure is returned as ``measured=False`` with the reason. The
+connection URL is never part of the result (it may hold a password).
+:class:`EventBusLagCollector` exports the numbers as Prometheus gauges.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+#: ``skip_risks`` values of :class:`GroupLag`.
+RISK_UNSAFE_START = "unsafe_start"
+RISK_LAG_UNKNOWN = "lag_unknown"
+RISK_TRIMMED = "trimmed_before_read"
+RISK_NO_CONSUMER = "backlog_without_consumer"
+
+RISK_TEXT = {
+    RISK_UNSAFE_START: "a consume_events process started without check_backlog and moved the group to the "
+    "stream's end, skipping the events that were waiting",
+    RISK_LAG_UNKNOWN: "Redis cannot count this group's backlog (entries-read unknown): its position was moved "
+    "with XGROUP SETID, which consume_events does when started without check_backlog",
+    RISK_TRIMMED: "the stream was trimmed (EVENT_BUS_REDIS_STREAM_MAX_LEN) past events this group had not read",
+    RISK_NO_CONSUMER: "events are waiting and the group has no consumer",
+}
+
+
+@dataclass(frozen=True)
+class ConsumerLag:
+    """One consumer of a group (``XINFO CONSUMERS``)."""
+
+    name: str
+    pending: int
+    idle_ms: int
+    inactive_ms: int | None  # Redis >= 7.2 only
+
+
+@dataclass(frozen=True)
+class UnsafeStart:
+    """A ``consume_events`` start without ``check_backlog``, recorded by that process."""
+
+    consumer: str
+    started_at: float
+    skipped: int | None  # the group's lag just before the start moved it; None: unknown
+
+
+@dataclass(frozen=True)
+class GroupLag:  # pylint: disable=too-many-instance-attributes
+    """One consumer group of the stream (``XINFO GROUPS``)."""
+
+    name: str
+    lag: int | None  # entries not yet delivered to the group; None: Redis cannot tell
+    pending: int  # delivered, not acknowledged
+    last_delivered_id: str
+    entries_read: int | None
+    consumers: tuple[ConsumerLag, ...]
+    unsafe_starts: tuple[UnsafeStart, ...] = ()
+    skip_risks: tuple[str, ...] = ()
+
+    @property
+    def skipped(self) -> int | None:
+        """Events known to be skipped by unsafe starts (None if a start's count is unknown)."""
+        if any(start.skipped is None for start in self.unsafe_starts):
+            return None
+        return sum(start.skipped for start in self.unsafe_starts)
+
+
+@dataclass(frozen=True)
+class EventBusLag:  # pylint: disable=too-many-instance-attributes
+    """The Aspects topic on the event bus, as measured now."""
+
+    backend: str  # "redis", "kafka" or "none"
+    measured: bool
+    reason: str | None  # why not measured
+    topic: str
+    stream: str
+    location: str | None = None  # host:port/db, never credentials
+    length: int | None = None
+    entries_added: int | None = None
+    first_entry_id: str | None = None
+    max_deleted_entry_id: str | None = None
+    groups: tuple[GroupLag, ...] = ()
+
+    def group(self, name: str) -> GroupLag | None:
+        """The group called ``name``, if it exists."""
+        return next((g for g in self.groups if g.name == name), None)
+
+
+def stream_name(topic: str) -> str:
+    """The Redis stream / Kafka topic of ``topic``, as the event-bus libraries name it."""
+    from django.conf import settings  # pylint: disable=import-outside-toplevel
+
+    prefix = getattr(settings, "EVENT_BUS_TOPIC_PREFIX", None)
+    return f"{prefix}-{topic}" if prefix else topic
+
+
+def redacted_location(url: str) -> str:
+    """``host:port/db`` of a Redis URL, without user or password."""
+    parts = urlsplit(url)
+    host = parts.hostname or parts.path or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path if parts.hostname else ''}"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_WALRUS_PLACEHOLDER = (0, 1)
+
+
+def _id_tuple(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)
+
+
+def _unsafe_starts(client, key: str) -> dict[str, list[UnsafeStart]]:
+    found: dict[str, list[UnsafeStart]] = {}
+    for raw in client.lrange(key, 0, -1):
+        try:
+            start = json.loads(raw)
+            found.setdefault(start["group"], []).append(
+                UnsafeStart(consumer=start.get("consumer", ""), started_at=start["started_at"], skipped=start["skipped"])
+            )
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def group_risks(group: dict, consumers: int, first_entry_id: str | None, max_deleted: str | None, unsafe) -> tuple:
+    """The skip-on-restart risks visible in one ``XINFO GROUPS`` entry (pure)."""
+    risks = []
+    if unsafe:
+        risks.append(RISK_UNSAFE_START)
+    lag = group.get("lag")
+    if lag is None and group.get("entries-read") is None:
+        risks.append(RISK_LAG_UNKNOWN)
+    last = _text(group.get("last-delivered-id") or "0-0")
+    if (
+        first_entry_id
+        and max_deleted
+        # walrus adds and deletes entry 0-1 to create a stream: not an event.
+        and _id_tuple(max_deleted) > _WALRUS_PLACEHOLDER
+        and _id_tuple(max_deleted) > _id_tuple(last)
+        and _id_tuple(first_entry_id) > _id_tuple(last)
+    ):
+        risks.append(RISK_TRIMMED)
+    if consumers == 0 and lag:
+        risks.append(RISK_NO_CONSUMER)
+    return tuple(risks)
+
+
+def read_redis_lag(url: str, topic: str, key_prefix: str, timeout: float = 2.0) -> EventBusLag:
+    """Measure ``topic``'s stream on the Redis at ``url``."""
+    import redis  # pylint: disable=import-outside-toplevel
+
+    from aspects_routing.transport.consumer import UNSAFE_STARTS_KEY  # pylint: disable=import-outside-toplevel
+
+    stream = stream_name(topic)
+    location = redacted_location(url)
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        try:
+            info = client.xinfo_stream(stream)
+        except redis.ResponseError:
+            # No stream yet: nothing was produced and no consumer has started.
+            return EventBusLag("redis", True, None, topic, stream, location, length=0, entries_added=0)
+        first = info.get("first-entry")
+        first_id = _text(first[0]) if first else None
+        max_deleted = _text(info.get("max-deleted-entry-id") or "0-0")
+        unsafe = _unsafe_starts(client, f"{key_prefix}:{UNSAFE_STARTS_KEY}")
+        groups = []
+        for group in client.xinfo_groups(stream):
+            name = _text(group["name"])
+            consumers = tuple(
+                ConsumerLag(
+                    name=_text(c["name"]),
+                    pending=int(c["pending"]),
+                    idle_ms=int(c["idle"]),
+                    inactive_ms=int(c["inactive"]) if c.get("inactive") is not None else None,
+                )
+                for c in client.xinfo_consumers(stream, name)
+            )
+            starts = tuple(unsafe.get(name, ()))
+            groups.append(
+                GroupLag(
+                    name=name,
+                    lag=int(group["lag"]) if group.get("lag") is not None else None,
+                    pending=int(group["pending"]),
+                    last_delivered_id=_text(group["last-delivered-id"]),
+                    entries_read=int(group["entries-read"]) if group.get("entries-read") is not None else None,
+                    consumers=consumers,
+                    unsafe_starts=starts,
+                    skip_risks=group_risks(group, len(consumers), first_id, max_deleted, starts),
+                )
+            )
+        return EventBusLag(
+            "redis",
+            True,
+            None,
+            topic,
+            stream,
+            location,
+            length=int(info["length"]),
+            entries_added=int(info["entries-added"]) if info.get("entries-added") is not None else None,
+            first_entry_id=first_id,
+            max_deleted_entry_id=max_deleted,
+            groups=tuple(groups),
+        )
+    finally:
+        client.close()
+
+
+def read_kafka_lag(topic: str, group: str, timeout: float = 2.0) -> EventBusLag:
+    """Consumer lag of ``group`` on ``topic`` from watermarks and committed offsets (needs confluent_kafka)."""
+    from django.conf import settings  # pylint: disable=import-outside-toplevel
+
+    full = stream_name(topic)
+    try:
+        from confluent_kafka import Consumer, TopicPartition  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return EventBusLag("kafka", False, "not measured: confluent_kafka is not installed", topic, full)
+    servers = getattr(settings, "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", None)
+    if not servers:
+        return EventBusLag("kafka", False, "not measured: EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS is not set", topic, full)
+    conf = {"bootstrap.servers": servers, "group.id": group, "enable.auto.commit": False}
+    key, secret = getattr(settings, "EVENT_BUS_KAFKA_API_KEY", None), getattr(settings, "EVENT_BUS_KAFKA_API_SECRET", None)
+    if key and secret:
+        conf.update({"sasl.mechanism": "PLAIN", "security.protocol": "SASL_SSL", "sasl.username": key,
+                     "sasl.password": secret})
+    consumer = Consumer(conf)
+    try:
+        metadata = consumer.list_topics(full, timeout=timeout)
+        partitions = [TopicPartition(full, p) for p in metadata.topics[full].partitions]
+        lag = 0
+        length = 0
+        for committed in consumer.committed(partitions, timeout=timeout):
+            low, high = consumer.get_watermark_offsets(committed, timeout=timeout)
+            length += high - low
+            lag += high - (committed.offset if committed.offset >= 0 else low)
+        group_lag = GroupLag(name=group, lag=lag, pending=0, last_delivered_id="", entries_read=None, consumers=())
+        return EventBusLag("kafka", True, None, topic, full, _kafka_location(servers), length=length,
+                           groups=(group_lag,))
+    finally:
+        consumer.close()
+
+
+def _kafka_location(servers: str) -> str:
+    return ",".join(s.rsplit("@", 1)[-1] for s in servers.split(","))
+
+
+def read_event_bus_lag(timeout: float = 2.0) -> EventBusLag:
+    """The Aspects topic's length, lag and skip risks; never raises."""
+    from django.conf import settings  # pylint: disable=import-outside-toplevel
+
+    from aspects_routing.conf import get_config  # pylint: disable=import-outside-toplevel
+
+    config = get_config()
+    topic = config.event_bus_topic
+    try:
+        producer = getattr(settings, "EVENT_BUS_PRODUCER", None) or ""
+        if "kafka" in producer:
+            return read_kafka_lag(topic, config.event_bus_consumer_group, timeout)
+        url = getattr(settings, "EVENT_BUS_REDIS_CONNECTION_URL", None)
+        if "redis" in producer or url:
+            if not url:
+                return EventBusLag("redis", False, "not measured: EVENT_BUS_REDIS_CONNECTION_URL is not set",
+                                   topic, stream_name(topic))
+            return read_redis_lag(url, topic, config.metrics_key_prefix, timeout)
+        return EventBusLag("none", False, "not measured: no event bus is configured (EVENT_BUS_PRODUCER)",
+                           topic, stream_name(topic))
+    except Exception as exc:  # pylint: disable=broad-except
+        # The report and the metrics endpoint must not break on a broken or absent bus.
+        return EventBusLag("redis" if "kafka" not in str(getattr(settings, "EVENT_BUS_PRODUCER", "")) else "kafka",
+                           False, f"not measured: {type(exc).__name__}", topic, stream_name(topic))
+
+
+class EventBusLagCollector:
+    """
+    Prometheus collector: ``aspects_event_bus_stream_length{stream}``,
+    ``aspects_event_bus_lag{stream,group}``, ``aspects_event_bus_pending{stream,group}``.
+
+    Reads the bus at each scrape (one ``XINFO`` round per group, ``timeout`` each);
+    a group whose lag Redis cannot count has no ``lag`` sample.
+    """
+
+    def __init__(self, timeout: float = 1.0, reader=read_event_bus_lag):
+        self.timeout = timeout
+        self.reader = reader
+
+    def describe(self):
+        """No samples at registration time (that would read the bus)."""
+        return []
+
+    def collect(self):
+        """Read the bus and yield the three gauge families."""
+        from prometheus_client.core import GaugeMetricFamily  # pylint: disable=import-outside-toplevel
+
+        lag = self.reader(self.timeout)
+        length = GaugeMetricFamily("aspects_event_bus_stream_length", "Entries in the event-bus stream.",
+                                   labels=["stream"])
+        lags = GaugeMetricFamily("aspects_event_bus_lag", "Entries not yet delivered to the consumer group.",
+                                 labels=["stream", "group"])
+        pending = GaugeMetricFamily("aspects_event_bus_pending", "Entries delivered, not yet acknowledged.",
+                                    labels=["stream", "group"])
+        if lag.measured:
+            if lag.length is not None:
+                length.add_metric([lag.stream], lag.length)
+            for group in lag.groups:
+                if group.lag is not None:
+                    lags.add_metric([lag.stream, group.name], group.lag)
+                pending.add_metric([lag.stream, group.name], group.pending)
+        yield length
+        yield lags
+        yield pending

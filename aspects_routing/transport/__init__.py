@@ -1,0 +1,27 @@
+"""
+How tracking events leave the LMS: ``ASPECTS_ROUTING["TRANSPORT"]``.
+
+* ``"celery"`` (default): event-routing-backends' own settings, one
+  ``eventtracking.tasks.send_event`` task per event, routed by :mod:`aspects_routing.routing`;
+* ``"event_bus"``: one openedx-events message per event (:mod:`.event_bus`),
+  consumed by ``consume_events`` (:mod:`.consumer`), counted by :mod:`.producer_metrics`.
+
+The sink tasks of platform-plugin-aspects have no event-bus path and stay on Celery.
+"""
+
+from aspects_routing.transport.consumer import consumer_command
+from aspects_routing.transport.event_bus import TRACKING_EVENT_TYPE, apply_transport, current_state
+
+__all__ = ["TRACKING_EVENT_TYPE", "apply_transport", "consumer_command", "current_state", "start"]
+
+
+def start() -> None:
+    """Startup step: apply the transport; on the event bus, count sends and spot unsafe consumers."""
+    from aspects_routing.transport import producer_metrics  # pylint: disable=import-outside-toplevel
+    from aspects_routing.transport.consumer import detect_unsafe_start  # pylint: disable=import-outside-toplevel
+
+    state = apply_transport()
+    if state.transport != "event_bus":
+        return
+    producer_metrics.install()
+    detect_unsafe_start()

@@ -1,0 +1,144 @@
+"""
+Producer-side metrics of the event-bus transport.
+
+* ``event_bus_events_sent`` ``{event, topic}``: tracking events the producer wrote
+  to the bus;
+* ``event_bus_send_failures`` ``{event, topic, reason}``: sends that did not reach
+  the bus. ``reason`` is ``producer_error`` (the producer raised and swallowed the
+  error) or ``no_producer`` (``EVENT_BUS_PRODUCER`` did not load, openedx-events
+  fell back to a producer that drops everything);
+* ``event_bus_events_consumed`` ``{event}``: tracking events a ``consume_events``
+  process received from the bus.
+
+How failures are seen: edx-event-bus-redis's producer catches every error and
+passes it to ``record_producing_error(error, context)``, which logs it with
+``logger.exception`` on ``edx_event_bus_redis.internal.producer``. A
+:class:`logging.Filter` on that logger (it never suppresses the record) reads the
+``ProducingContext`` from the frame of ``record_producing_error`` in the record's
+traceback: it names the signal, the topic and the ``tracking_log`` object. Sends
+are counted by a receiver of ``TRACKING_EVENT_EMITTED`` connected *after*
+openedx-events' producer handler, so by the time it runs the send has succeeded or
+the filter has marked that very ``tracking_log`` object as failed (same thread).
+
+All of this is on the request path: it counts and returns; no I/O, never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from aspects_routing.transport.event_bus import TRACKING_EVENT_TYPE, connect_producer_handler
+
+log = logging.getLogger(__name__)
+
+SENT = "event_bus_events_sent"
+FAILED = "event_bus_send_failures"
+CONSUMED = "event_bus_events_consumed"
+
+#: Loggers of the producers whose swallowed errors are counted.
+PRODUCER_LOGGERS = ("edx_event_bus_redis.internal.producer",)
+
+_DISPATCH_UID = "aspects_routing.transport.producer_metrics"
+_failed = threading.local()  # .marks: set of (id(tracking_log), topic) that failed in this thread
+
+
+def _count(name: str, labels: dict, amount: int = 1) -> None:
+    try:
+        from aspects_routing.metrics import count  # pylint: disable=import-outside-toplevel
+
+        count(name, labels, amount)
+    except Exception:  # pylint: disable=broad-except
+        # Metrics must never break the LMS; the metrics API itself never raises.
+        pass
+
+
+def _producing_context(record: logging.LogRecord):
+    """The ``context`` argument of ``record_producing_error`` in the record's traceback, if any."""
+    exc_info = record.exc_info
+    if not exc_info or exc_info[2] is None:
+        return None
+    tb = exc_info[2]
+    while tb is not None:
+        context = tb.tb_frame.f_locals.get("context")
+        if context is not None and hasattr(context, "signal") and hasattr(context, "event_data"):
+            return context
+        tb = tb.tb_next
+    return None
+
+
+class ProducerFailureFilter(logging.Filter):
+    """Counts the send failures a producer logs; lets every record through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            if record.levelno >= logging.ERROR:
+                self._count(record)
+        except Exception:  # pylint: disable=broad-except
+            pass
+        return True
+
+    @staticmethod
+    def _count(record: logging.LogRecord) -> None:
+        context = _producing_context(record)
+        if context is None:
+            if record.exc_info:
+                _count(FAILED, {"event": "unknown", "topic": "unknown", "reason": "producer_error"})
+            return
+        if getattr(context.signal, "event_type", None) != TRACKING_EVENT_TYPE:
+            return
+        tracking_log = (context.event_data or {}).get("tracking_log")
+        topic = context.initial_topic or "unknown"
+        _count(FAILED, {"event": getattr(tracking_log, "name", "unknown"), "topic": topic, "reason": "producer_error"})
+        marks = getattr(_failed, "marks", None)
+        if marks is None:
+            marks = _failed.marks = set()
+        marks.add((id(tracking_log), topic))
+
+
+def _enabled_topics(settings) -> list[str]:
+    per_type = (getattr(settings, "EVENT_BUS_PRODUCER_CONFIG", None) or {}).get(TRACKING_EVENT_TYPE) or {}
+    return [topic for topic, conf in per_type.items() if isinstance(conf, dict) and conf.get("enabled") is True]
+
+
+def count_tracking_event(sender, signal=None, **kwargs):  # pylint: disable=unused-argument
+    """Receiver of ``TRACKING_EVENT_EMITTED``: count what was sent, failed, or consumed."""
+    try:
+        from django.conf import settings  # pylint: disable=import-outside-toplevel
+        from openedx_events.event_bus import NoEventBusProducer, get_producer  # pylint: disable=import-outside-toplevel
+        from openedx_events.tooling import SIGNAL_PROCESSED_FROM_EVENT_BUS  # pylint: disable=import-outside-toplevel
+
+        tracking_log = kwargs.get("tracking_log")
+        name = getattr(tracking_log, "name", None) or "unknown"
+        if kwargs.get(SIGNAL_PROCESSED_FROM_EVENT_BUS):
+            _count(CONSUMED, {"event": name})
+            return
+        topics = _enabled_topics(settings)
+        if not topics:
+            return
+        # Cached by openedx-events (lru_cache): the producer handler built it just before.
+        no_producer = isinstance(get_producer(), NoEventBusProducer)
+        marks = getattr(_failed, "marks", None) or set()
+        for topic in topics:
+            key = (id(tracking_log), topic)
+            if no_producer:
+                _count(FAILED, {"event": name, "topic": topic, "reason": "no_producer"})
+            elif key in marks:
+                marks.discard(key)
+            else:
+                _count(SENT, {"event": name, "topic": topic})
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
+def install() -> None:
+    """Attach the failure filter and the counting receiver; idempotent."""
+    from openedx_events.analytics.signals import TRACKING_EVENT_EMITTED  # pylint: disable=import-outside-toplevel
+
+    for name in PRODUCER_LOGGERS:
+        producer_log = logging.getLogger(name)
+        if not any(isinstance(f, ProducerFailureFilter) for f in producer_log.filters):
+            producer_log.addFilter(ProducerFailureFilter())
+    # The producer handler first, so this receiver runs after the send.
+    connect_producer_handler()
+    TRACKING_EVENT_EMITTED.connect(count_tracking_event, dispatch_uid=_DISPATCH_UID)
