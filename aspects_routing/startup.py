@@ -25,7 +25,13 @@ def _route():
     declare_queues(app, get_config())
 
 
-STEPS = [_route]
+def _transport():
+    from aspects_routing.transport import start as start_transport  # pylint: disable=import-outside-toplevel
+
+    start_transport()
+
+
+STEPS = [_route, _transport]
 
 
 def start():
