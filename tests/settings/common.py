@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "config_models",
     "celery_utils",
     "eventtracking.django.apps.EventTrackingConfig",
+    # As in edx-platform: listed before the plugins, so ready() before them.
+    "openedx_events",
     *get_plugin_apps("lms.djangoapp"),
 ]
 
@@ -86,6 +88,18 @@ ALTERNATE_ENV_TASKS = {}
 EXPLICIT_QUEUES = {}
 
 ENV_TOKENS = {}
+
+############################## Event bus (as Tutor configures the Redis bus) ##############################
+EVENT_BUS_PRODUCER = "edx_event_bus_redis.create_producer"
+EVENT_BUS_CONSUMER = "edx_event_bus_redis.RedisEventConsumer"
+EVENT_BUS_REDIS_CONNECTION_URL = BROKER_URL
+EVENT_BUS_TOPIC_PREFIX = "test"
+# edx-platform ships producer entries of its own; the event-bus transport must keep them.
+EVENT_BUS_PRODUCER_CONFIG = {
+    "org.openedx.learning.certificate.created.v1": {
+        "learning-certificate-lifecycle": {"event_key_field": "certificate.course.course_key", "enabled": False},
+    },
+}
 
 LOGGING_CONFIG = None
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
