@@ -605,6 +605,8 @@ def _collect(run: _Run, shown, source, database, table, xapi, cluster, retention
     def storage() -> Storage:
         if not parts.ok:
             raise RuntimeError(parts.unavailable)
+        if not parts.value and not counts.ok:  # no parts because the table is not there
+            raise RuntimeError(counts.unavailable)
         return summarise_storage(parts.value)
 
     def scalar(sql: str, parameters=None) -> int:

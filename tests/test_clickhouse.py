@@ -1,0 +1,355 @@
+"""
+The ClickHouse section of the scaling report, against chDB through clickhouse-connect.
+
+chDB allows one engine path per process, so the integration tests share one module-scoped
+client on a temporary path, closed at the end of the module so other modules may open theirs.
+Each test seeds its own table, so the tests do not depend on each other's data.
+"""
+
+import base64
+import dataclasses
+import http.server
+import json
+import socket
+import threading
+from datetime import date, datetime, timedelta, timezone
+
+import clickhouse_connect
+import pytest
+
+from aspects_routing.scaling.collectors.clickhouse import (
+    ClickHouseReport,
+    DayVolume,
+    collect_clickhouse,
+    project_storage,
+    quote_identifier,
+    redact_dsn,
+    system_table,
+    target_from_dsn,
+    target_from_settings,
+)
+from aspects_routing.testing.xapi import DEFAULT_TTL_EXPRESSION, plan_hours, rows_per_day, seed_xapi_events
+
+PASSWORD = "Sup3r-Secret-Pw"
+USER = "ch_secret_user"
+
+
+def every_output(report: ClickHouseReport) -> str:
+    """All the ways a report is shown: repr, str, and JSON of its fields."""
+    as_json = json.dumps(dataclasses.asdict(report), default=str)
+    return "\n".join([repr(report), str(report), as_json, *(str(m) for _name, m in report.measurements())])
+
+
+# --- pure functions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dsn, shown",
+    [
+        (f"http://{USER}:{PASSWORD}@clickhouse:8123/xapi", "http://clickhouse:8123/xapi"),
+        (f"https://{USER}:{PASSWORD}@ch.example.com:8443/?password={PASSWORD}", "https://ch.example.com:8443/"),
+        (f"clickhouse://{USER}:{PASSWORD}@[::1]:8123/xapi#frag", "clickhouse://[::1]:8123/xapi"),
+        ("chdb:///var/lib/aspects-demo", "chdb:///var/lib/aspects-demo"),
+        ("chdb://memory", "chdb://memory"),
+    ],
+)
+def test_redact_dsn_drops_credentials(dsn, shown):
+    assert redact_dsn(dsn) == shown
+
+
+def test_target_from_dsn_reads_database_and_credentials():
+    target = target_from_dsn(f"http://{USER}:{PASSWORD}@clickhouse:8123/xapi_custom")
+    assert (target.database, target.table, target.username, target.password) == (
+        "xapi_custom", "xapi_events_all", USER, PASSWORD
+    )
+    assert PASSWORD not in repr(target) and USER not in repr(target)
+    assert set(target.secrets) == {PASSWORD, USER}
+    assert target_from_dsn("chdb:///tmp/x").database == "xapi"
+    with pytest.raises(ValueError, match="unsupported ClickHouse DSN scheme 'mysql'"):
+        target_from_dsn("mysql://root@localhost/xapi")
+
+
+def test_target_from_aspects_settings_is_read_at_call_time(settings):
+    settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = {
+        "url": "http://clickhouse:8123",
+        "username": USER,
+        "password": PASSWORD,
+        "database": "event_sink",
+        "timeout_secs": 5,
+    }
+    target = target_from_settings()
+    assert (target.dsn, target.database, target.table, target.username, target.password) == (
+        "http://clickhouse:8123", "xapi", "xapi_events_all", USER, PASSWORD
+    )
+    assert target.source == "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG"
+    settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = {
+        "url": "https://ch:8443", "xapi_database": "lrs", "xapi_table": "statements"
+    }
+    target = target_from_settings()
+    assert (target.database, target.table) == ("lrs", "statements")
+    settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = {}
+    assert target_from_settings() is None
+
+
+def test_cluster_name_is_validated_and_quoted():
+    assert system_table("parts", None) == "system.parts"
+    assert system_table("parts", "openedx-cluster") == "clusterAllReplicas(`openedx-cluster`, system.parts)"
+    for bad in ("x`, system.users) --", "a b", "", "x'y"):
+        with pytest.raises(ValueError):
+            system_table("parts", bad)
+    with pytest.raises(ValueError):
+        quote_identifier("xapi; DROP TABLE x")
+
+
+def test_projection_arithmetic():
+    today = date(2026, 11, 27)
+    daily = (
+        DayVolume(date(2026, 11, 22), 0, 0),  # before the first event: not counted
+        DayVolume(date(2026, 11, 23), 1000, 250_000),
+        DayVolume(date(2026, 11, 24), 0, 0),  # a quiet day after the start: counted
+        DayVolume(date(2026, 11, 25), 3000, 750_000),
+        DayVolume(date(2026, 11, 26), 2000, 500_000),
+        DayVolume(today, 9999, 9_999_999),  # incomplete: not counted
+    )
+    projection = project_storage(daily, today, retention_days=365, headroom=1.5)
+    assert projection.days_measured == 4
+    assert projection.growth_rows_per_day == 1500
+    assert projection.growth_bytes_per_day == 375_000
+    assert projection.projected_bytes == 375_000 * 365 * 1.5
+    assert project_storage(daily[-1:], today, 365) is None  # only today: no complete day
+    assert project_storage((DayVolume(date(2026, 11, 26), 5, None),), today, 365) is None  # no sizes
+
+
+def test_plan_is_exact_deterministic_and_has_rhythm():
+    end = datetime(2026, 11, 27, 10, 30, 15, tzinfo=timezone.utc)
+    plan = plan_hours(days=28, events_per_day=10_000, end=end, seed=7)
+    assert sum(h.rows for h in plan) == 280_000
+    assert plan == plan_hours(days=28, events_per_day=10_000, end=end, seed=7)
+    assert plan != plan_hours(days=28, events_per_day=10_000, end=end, seed=8)
+    assert plan[0].start == datetime(2026, 10, 31, tzinfo=timezone.utc)
+    assert plan[-1].end == end and plan[-1].rows >= 1
+    by_day = dict(rows_per_day(plan))
+    assert len(by_day) == 28 and sum(by_day.values()) == 280_000
+    full_days = [d for d in by_day if d != end.date()]
+    weekend = [by_day[d] for d in full_days if d.weekday() >= 5]
+    weekday = [by_day[d] for d in full_days if d.weekday() < 5]
+    assert max(weekend) < min(weekday)
+    afternoon = sum(h.rows for h in plan[:-11] if h.start.hour == 15)
+    night = sum(h.rows for h in plan[:-11] if h.start.hour == 3)
+    assert afternoon > 3 * night
+
+
+# --- chDB ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chdb(tmp_path_factory):
+    """One chDB engine for the module (one path per process), closed afterwards."""
+    client = clickhouse_connect.get_client(interface="chdb", path=str(tmp_path_factory.mktemp("chdb")))
+    yield client
+    client.close()
+
+
+def server_now(client) -> datetime:
+    micros = client.query("SELECT toUnixTimestamp64Micro(now64(6))").result_rows[0][0]
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+
+
+def test_seeded_table_gives_exact_rows_per_day_lag_and_projection(chdb):
+    end = (server_now(chdb) - timedelta(minutes=90)).replace(microsecond=250_000)
+    seeded = seed_xapi_events(chdb, days=12, events_per_day=3_000, end=end, seed=3, database="xapi_exact")
+
+    report = collect_clickhouse(chdb, database="xapi_exact", retention_days=365, timeout=30)
+
+    assert report.unavailable is None
+    lag = report.lag.value
+    assert lag.latest_event == end
+    assert lag.lag_seconds == (lag.server_now - end).total_seconds()
+    assert 90 * 60 <= lag.lag_seconds < 90 * 60 + 300
+
+    daily = report.daily.value
+    assert len(daily) == 30
+    measured = {d.day: d.rows for d in daily if d.rows}
+    assert measured == dict(seeded.rows_per_day)
+    assert sum(d.rows for d in daily) == seeded.rows == 36_000
+
+    storage = report.storage.value
+    assert storage.rows == 36_000 and storage.replicas == 1
+    assert storage.bytes_on_disk > 0
+    # Per-day bytes share out the partitions' bytes by rows: they add up to the table's size.
+    assert abs(sum(d.compressed_bytes for d in daily) - storage.bytes_on_disk) <= len(daily)
+
+    projection = report.projection.value
+    today = lag.server_now.date()
+    complete = [d for d in daily if seeded.first_hour.date() <= d.day < today]
+    assert projection.days_measured == len(complete)
+    assert projection.growth_rows_per_day == sum(d.rows for d in complete) / len(complete)
+    assert projection.growth_bytes_per_day == sum(d.compressed_bytes for d in complete) / len(complete)
+    assert projection.projected_bytes == round(projection.growth_bytes_per_day * 365 * 1.5)
+
+
+def test_seeder_builds_the_aspects_schema_and_real_looking_statements(chdb):
+    end = datetime(2026, 11, 20, 18, 0, tzinfo=timezone.utc)
+    seeded = seed_xapi_events(chdb, days=3, events_per_day=2_000, end=end, seed=11, database="xapi_shape")
+    engine, partition_key, sorting_key, primary_key, ddl = chdb.query(
+        "SELECT engine, partition_key, sorting_key, primary_key, create_table_query FROM system.tables "
+        "WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": "xapi_shape", "t": "xapi_events_all"},
+    ).result_rows[0]
+    assert engine == "ReplacingMergeTree"
+    assert partition_key == "toYYYYMM(emission_time)"
+    assert sorting_key == primary_key == "emission_time, event_id"
+    assert "TTL toDateTime(emission_time) + toIntervalYear(1)" in ddl
+    assert DEFAULT_TTL_EXPRESSION.startswith("toDateTime(emission_time)")
+
+    columns = chdb.query(
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position",
+        parameters={"db": "xapi_shape", "t": "xapi_events_all"},
+    ).result_rows
+    assert columns == [("event_id", "UUID"), ("emission_time", "DateTime64(6)"), ("event", "String")]
+
+    rows = chdb.query(
+        "SELECT event_id, emission_time, event FROM xapi_shape.xapi_events_all ORDER BY rand() LIMIT 200"
+    ).result_rows
+    verbs, courses = set(), set()
+    for event_id, emission_time, event in rows:
+        statement = json.loads(event)
+        assert statement["id"] == str(event_id)
+        assert statement["timestamp"].startswith(emission_time.strftime("%Y-%m-%dT%H:%M:%S"))
+        assert statement["actor"]["account"]["name"]
+        verbs.add(statement["verb"]["id"])
+        parent = statement["context"]["contextActivities"]["parent"][0]
+        assert parent["definition"]["type"] == "http://adlnet.gov/expapi/activities/course"
+        courses.add(parent["id"])
+    assert len(verbs) >= 6 and len(courses) >= 4
+    count, avg_len, distinct_ids = chdb.query(
+        "SELECT count(), avg(length(event)), uniqExact(event_id) FROM xapi_shape.xapi_events_all"
+    ).result_rows[0]
+    assert count == distinct_ids == seeded.rows == 6_000
+    assert 800 <= avg_len <= 1500  # xAPI statements from event-routing-backends run about 1 KB
+
+
+def test_same_seed_same_table(chdb):
+    end = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+    digests = []
+    for database in ("xapi_same_a", "xapi_same_b", "xapi_same_c"):
+        seed = 5 if database != "xapi_same_c" else 6
+        seed_xapi_events(chdb, days=2, events_per_day=500, end=end, seed=seed, database=database)
+        digests.append(
+            chdb.query(
+                f"SELECT groupBitXor(cityHash64(event_id, emission_time, event)) FROM {database}.xapi_events_all"
+            ).result_rows[0][0]
+        )
+    assert digests[0] == digests[1] != digests[2]
+
+
+def test_missing_table_is_unavailable_not_a_crash(chdb):
+    report = collect_clickhouse(chdb, database="xapi_nowhere", table="xapi_events_all", timeout=30)
+    assert report.unavailable is None
+    assert report.server_version.ok
+    for item in (report.lag, report.daily, report.storage, report.projection):
+        assert not item.ok
+        assert "xapi_nowhere" in item.unavailable
+        assert str(item).startswith("unavailable: ")
+    assert report.disks.ok and report.delayed_inserts.ok
+
+
+def test_system_tables_chdb_lacks_are_unavailable_and_the_rest_renders(chdb):
+    seed_xapi_events(chdb, days=2, events_per_day=200, database="xapi_sys", seed=1)
+    report = collect_clickhouse(chdb, database="xapi_sys", timeout=30)
+    assert not report.superset_queries.ok
+    assert "query_log" in report.superset_queries.unavailable
+    # chDB has no system.asynchronous_metrics: the part count comes from system.parts instead.
+    parts = report.max_parts_per_partition
+    assert parts.ok and parts.value >= 1
+    assert "system.asynchronous_metrics unavailable" in parts.source
+    assert report.delayed_inserts.value == 0
+    assert report.pending_distributed_files.value == 0
+    assert report.stuck_replication_tasks.value == 0
+    disk = report.disks.value[0]
+    assert 0 < disk.free_bytes <= disk.total_bytes
+    assert report.lag.ok and report.daily.ok and report.storage.ok
+
+
+def test_unknown_cluster_leaves_the_xapi_measurements(chdb):
+    seed_xapi_events(chdb, days=2, events_per_day=200, database="xapi_cluster", seed=2)
+    report = collect_clickhouse(chdb, database="xapi_cluster", cluster="no_such_cluster", timeout=30)
+    assert report.lag.ok and report.daily.ok
+    assert not report.storage.ok and "no_such_cluster" in report.storage.unavailable
+    assert "clusterAllReplicas(`no_such_cluster`, system.parts)" == report.storage.source
+    assert not report.disks.ok
+
+
+def test_invalid_cluster_name_makes_the_section_unavailable(chdb):
+    report = collect_clickhouse(chdb, cluster="c`, system.users) --", timeout=30)
+    assert report.unavailable and "not a valid ClickHouse name" in report.unavailable
+    assert all(not item.ok for _name, item in report.measurements())
+
+
+def test_timeout_spent_gives_unavailable(chdb):
+    report = collect_clickhouse(chdb, database="xapi_sys", timeout=0)
+    assert report.unavailable and "timeout ran out" in report.unavailable
+
+
+def test_chdb_dsn_runs_the_same_queries(chdb):
+    path = chdb.path  # a second client on the same path shares the engine
+    seed_xapi_events(chdb, days=2, events_per_day=300, database="xapi", seed=4)
+    report = collect_clickhouse(f"chdb://{path}", timeout=30)
+    assert report.dsn == f"chdb://{path}" and report.unavailable is None
+    assert report.storage.value.rows == 600
+
+
+# --- a server that is down or is not ClickHouse -------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_down_server_is_unavailable_and_secret_free():
+    dsn = f"http://{USER}:{PASSWORD}@127.0.0.1:{closed_port()}/xapi"
+    report = collect_clickhouse(dsn, timeout=5)
+    assert report.unavailable.startswith("cannot connect to http://127.0.0.1:")
+    assert all(str(item).startswith("unavailable: ") for _name, item in report.measurements())
+    output = every_output(report)
+    assert PASSWORD not in output and USER not in output
+
+
+class EchoHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with a 500 that repeats the credentials it was sent, decoded."""
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        self._echo()
+
+    def do_POST(self):  # pylint: disable=invalid-name
+        self._echo()
+
+    def _echo(self):
+        auth = self.headers.get("Authorization", "")
+        decoded = base64.b64decode(auth.split(" ", 1)[1]).decode() if " " in auth else ""
+        body = f"Code: 516. bad login {decoded} {self.headers.get('X-ClickHouse-Key')} {self.path}".encode()
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+def test_credentials_echoed_by_a_server_are_scrubbed():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dsn = f"http://{USER}:{PASSWORD}@127.0.0.1:{server.server_address[1]}/xapi"
+        report = collect_clickhouse(dsn, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.unavailable
+    output = every_output(report)
+    assert PASSWORD not in output and USER not in output
+    assert "***" in report.unavailable  # the echoed credentials were there, and were scrubbed
