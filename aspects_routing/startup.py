@@ -31,7 +31,15 @@ def _transport():
     start_transport()
 
 
-STEPS = [_route, _transport]
+def _metrics():
+    from aspects_routing.conf import get_config  # pylint: disable=import-outside-toplevel
+    from aspects_routing.metrics import hooks  # pylint: disable=import-outside-toplevel
+
+    if get_config().metrics_enabled:
+        hooks.install()
+
+
+STEPS = [_route, _transport, _metrics]
 
 
 def start():
