@@ -93,3 +93,38 @@ def check_transport(app_configs=None, **kwargs):  # pylint: disable=unused-argum
             )
         ]
     return []
+
+
+#: Shortest METRICS_TOKEN not warned about (a bearer token is guessable if short).
+MIN_METRICS_TOKEN_LENGTH = 16
+
+
+@checks.register()
+def check_metrics(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """Metrics without a shared store; a short endpoint token."""
+    config = get_config()
+    if not config.metrics_enabled:
+        return []
+    messages = []
+    if config.metrics_redis_url is None:
+        messages.append(
+            checks.Warning(
+                f"{SETTING}['METRICS_REDIS_URL'] is not set and the Celery broker is not Redis, so task "
+                "metrics stay in each process: /aspects-routing/metrics and the scaling report only see "
+                "the process that serves them, not the workers.",
+                hint=f"Set {SETTING}['METRICS_REDIS_URL'] to a Redis shared by the LMS, CMS and workers, "
+                "e.g. 'redis://redis:6379/2'; or set METRICS_ENABLED to False.",
+                id="aspects_routing.W070",
+            )
+        )
+    if config.metrics_token is not None and len(config.metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+        messages.append(
+            checks.Warning(
+                f"{SETTING}['METRICS_TOKEN'] is shorter than {MIN_METRICS_TOKEN_LENGTH} characters; "
+                "anyone who guesses it can read the metrics endpoint.",
+                hint="Use a random token, e.g. the output of "
+                "'python -c \"import secrets; print(secrets.token_urlsafe(32))\"'.",
+                id="aspects_routing.W071",
+            )
+        )
+    return messages
