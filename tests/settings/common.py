@@ -92,7 +92,8 @@ ENV_TOKENS = {}
 ############################## Event bus (as Tutor configures the Redis bus) ##############################
 EVENT_BUS_PRODUCER = "edx_event_bus_redis.create_producer"
 EVENT_BUS_CONSUMER = "edx_event_bus_redis.RedisEventConsumer"
-EVENT_BUS_REDIS_CONNECTION_URL = BROKER_URL
+# A test may point the producer at a dead Redis to see send failures.
+EVENT_BUS_REDIS_CONNECTION_URL = os.environ.get("ASPECTS_TEST_EVENT_BUS_URL", BROKER_URL)
 EVENT_BUS_TOPIC_PREFIX = "test"
 # edx-platform ships producer entries of its own; the event-bus transport must keep them.
 EVENT_BUS_PRODUCER_CONFIG = {
