@@ -16,7 +16,9 @@ __all__ = ["TRACKING_EVENT_TYPE", "apply_transport", "consumer_command", "curren
 
 
 def start() -> None:
-    """Startup step: apply the transport; on the event bus, count sends and spot unsafe consumers."""
+    """Startup step: apply the transport; on the event bus, count sends, export lag, spot unsafe consumers."""
+    from aspects_routing.metrics.event_bus import EventBusLagCollector  # pylint: disable=import-outside-toplevel
+    from aspects_routing.metrics.exposition import register_collector  # pylint: disable=import-outside-toplevel
     from aspects_routing.transport import producer_metrics  # pylint: disable=import-outside-toplevel
     from aspects_routing.transport.consumer import detect_unsafe_start  # pylint: disable=import-outside-toplevel
 
@@ -24,4 +26,5 @@ def start() -> None:
     if state.transport != "event_bus":
         return
     producer_metrics.install()
+    register_collector(EventBusLagCollector)
     detect_unsafe_start()

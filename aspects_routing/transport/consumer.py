@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from aspects_routing.conf import get_config
+from aspects_routing.metrics import count
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ DEFAULT_MANAGE = ("./manage.py", "lms")
 #: Redis list (under METRICS_KEY_PREFIX) of recorded unsafe consumer starts; newest first.
 UNSAFE_STARTS_KEY = "event_bus:unsafe_starts"
 UNSAFE_STARTS_KEPT = 100
+#: Counter of consume_events starts without check_backlog.
+UNSAFE_STARTS = "aspects_event_bus_unsafe_consumer_starts_total"
 
 
 def consumer_extra(consumer_name: str, claim_idle_ms: int | None = None) -> dict:
@@ -159,12 +162,15 @@ def detect_unsafe_start(argv: Sequence[str] | None = None, timeout: float = 2.0)
             try:
                 start["skipped"] = _group_lag(client, stream_name(args.topic), args.group)
             except redis.ResponseError:
-                start["skipped"] = None  # no stream or no group yet: nothing to skip
+                start["skipped"] = None  # no stream yet
             key = f"{config.metrics_key_prefix}:{UNSAFE_STARTS_KEY}"
             client.lpush(key, json.dumps(start))
             client.ltrim(key, 0, UNSAFE_STARTS_KEPT - 1)
+        except redis.RedisError as exc:
+            log.warning("Could not record the unsafe consumer start in Redis: %s", type(exc).__name__)
         finally:
             client.close()
+    count(UNSAFE_STARTS, {"group": args.group})
     log.error(
         "consume_events started without check_backlog on topic %r, group %r: the consumer moves the group to "
         "the end of the stream and skips %s event(s) produced while no consumer ran. Start it with: %s",

@@ -1,13 +1,13 @@
 """
 Producer-side metrics of the event-bus transport.
 
-* ``event_bus_events_sent`` ``{event, topic}``: tracking events the producer wrote
+* ``aspects_event_bus_events_sent_total`` ``{event, topic}``: tracking events the producer wrote
   to the bus;
-* ``event_bus_send_failures`` ``{event, topic, reason}``: sends that did not reach
+* ``aspects_event_bus_send_failures_total`` ``{event, topic, reason}``: sends that did not reach
   the bus. ``reason`` is ``producer_error`` (the producer raised and swallowed the
   error) or ``no_producer`` (``EVENT_BUS_PRODUCER`` did not load, openedx-events
   fell back to a producer that drops everything);
-* ``event_bus_events_consumed`` ``{event}``: tracking events a ``consume_events``
+* ``aspects_event_bus_events_consumed_total`` ``{event}``: tracking events a ``consume_events``
   process received from the bus.
 
 How failures are seen: edx-event-bus-redis's producer catches every error and
@@ -32,9 +32,9 @@ from aspects_routing.transport.event_bus import TRACKING_EVENT_TYPE, connect_pro
 
 log = logging.getLogger(__name__)
 
-SENT = "event_bus_events_sent"
-FAILED = "event_bus_send_failures"
-CONSUMED = "event_bus_events_consumed"
+SENT = "aspects_event_bus_events_sent_total"
+FAILED = "aspects_event_bus_send_failures_total"
+CONSUMED = "aspects_event_bus_events_consumed_total"
 
 #: Loggers of the producers whose swallowed errors are counted.
 PRODUCER_LOGGERS = ("edx_event_bus_redis.internal.producer",)
@@ -44,13 +44,9 @@ _failed = threading.local()  # .marks: set of (id(tracking_log), topic) that fai
 
 
 def _count(name: str, labels: dict, amount: int = 1) -> None:
-    try:
-        from aspects_routing.metrics import count  # pylint: disable=import-outside-toplevel
+    from aspects_routing.metrics import count  # pylint: disable=import-outside-toplevel
 
-        count(name, labels, amount)
-    except Exception:  # pylint: disable=broad-except
-        # Metrics must never break the LMS; the metrics API itself never raises.
-        pass
+    count(name, labels, amount)  # no I/O, never raises
 
 
 def _producing_context(record: logging.LogRecord):

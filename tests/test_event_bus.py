@@ -1,0 +1,247 @@
+"""
+Event-bus transport, producer side: settings rewiring (pure), and tracking events
+emitted in a real test LMS process landing in the real Redis stream.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from django.test import override_settings
+from event_routing_backends.utils.settings import event_tracking_backends_config
+
+from aspects_routing.metrics.event_bus import GroupLag, group_risks, read_event_bus_lag
+from aspects_routing.metrics.recorder import current_store
+from aspects_routing.transport import consumer_command
+from aspects_routing.transport.consumer import parse_consume_events_argv
+from aspects_routing.transport.event_bus import (
+    CELERY_BACKEND,
+    EVENT_BUS_BACKEND,
+    SYNC_ROUTER,
+    TRACKING_EVENT_TYPE,
+    merge_producer_config,
+    rewire_tracking_backends,
+)
+from aspects_routing.transport.producer_metrics import FAILED, SENT
+from tests.broker import queued_task_names
+from tests.conftest import ROOT, subprocess_env
+
+
+class _Settings:
+    LMS_ROOT_URL = "http://lms"
+
+
+def erb_default_backends():
+    """EVENT_TRACKING_BACKENDS as event-routing-backends builds it (current releases), plus a log backend."""
+    backends = event_tracking_backends_config(_Settings, ["problem_check"], ["problem_check"])
+    backends["tracking_logs"] = {"ENGINE": "eventtracking.backends.logger.LoggerBackend", "OPTIONS": {}}
+    return backends
+
+
+def legacy_backends():
+    """The per-format top-level layout of older event-routing-backends releases."""
+
+    def one(name, processor):
+        return {
+            "ENGINE": CELERY_BACKEND,
+            "OPTIONS": {
+                "backend_name": name,
+                "processors": [
+                    {"ENGINE": "eventtracking.processors.whitelist.NameWhitelistProcessor",
+                     "OPTIONS": {"whitelist": ["problem_check"]}},
+                    {"ENGINE": processor, "OPTIONS": {}},
+                ],
+                "backends": {
+                    name: {"ENGINE": "event_routing_backends.backends.events_router.EventsRouter",
+                           "OPTIONS": {"processors": [], "backend_name": name}}
+                },
+            },
+        }
+
+    return {
+        "xapi": one("xapi", "event_routing_backends.processors.xapi.transformer_processor.XApiProcessor"),
+        "caliper": one("caliper", "event_routing_backends.processors.caliper.transformer_processor.CaliperProcessor"),
+        "tracking_logs": {"ENGINE": "eventtracking.backends.logger.LoggerBackend", "OPTIONS": {}},
+    }
+
+
+def test_current_layout_is_rewired_to_the_event_bus():
+    original = erb_default_backends()
+    snapshot = json.dumps(original, default=list, sort_keys=True)
+    rewired, layout, keys = rewire_tracking_backends(original)
+    assert (layout, keys) == ("current", ("event_transformer",))
+    top = rewired["event_transformer"]
+    assert top["ENGINE"] == EVENT_BUS_BACKEND
+    assert {name: b["ENGINE"] for name, b in top["OPTIONS"]["backends"].items()} == {
+        "xapi": SYNC_ROUTER,
+        "caliper": SYNC_ROUTER,
+    }
+    # Processors, whitelists and other backends are kept; the input is not modified.
+    assert top["OPTIONS"]["processors"] == original["event_transformer"]["OPTIONS"]["processors"]
+    assert rewired["tracking_logs"] == original["tracking_logs"]
+    assert json.dumps(original, default=list, sort_keys=True) == snapshot
+    # Applying it again changes nothing (ready() runs in every process, maybe twice).
+    assert rewire_tracking_backends(rewired)[0] == rewired
+
+
+def test_legacy_layout_becomes_one_event_bus_backend():
+    rewired, layout, keys = rewire_tracking_backends(legacy_backends())
+    assert (layout, keys) == ("legacy", ("event_transformer",))
+    assert set(rewired) == {"event_transformer", "tracking_logs"}
+    nested = rewired["event_transformer"]["OPTIONS"]["backends"]
+    assert {name: b["ENGINE"] for name, b in nested.items()} == {"xapi": SYNC_ROUTER, "caliper": SYNC_ROUTER}
+    # The per-format whitelist and transformer now run in the nested router, as in current releases.
+    assert [p["ENGINE"].rsplit(".", 1)[1] for p in nested["xapi"]["OPTIONS"]["processors"]] == [
+        "NameWhitelistProcessor",
+        "XApiProcessor",
+    ]
+
+
+@pytest.mark.parametrize("backends", [erb_default_backends(), legacy_backends()], ids=["current", "legacy"])
+def test_rewired_settings_build_a_real_tracker(backends):
+    """event-tracking's own DjangoTracker instantiates the rewired settings."""
+    from eventtracking.backends.event_bus import EventBusRoutingBackend  # pylint: disable=import-outside-toplevel
+    from eventtracking.django.django_tracker import DjangoTracker  # pylint: disable=import-outside-toplevel
+    from event_routing_backends.backends.sync_events_router import SyncEventsRouter  # pylint: disable=C0415
+
+    rewired, _layout, _keys = rewire_tracking_backends(backends)
+    with override_settings(EVENT_TRACKING_BACKENDS=rewired):
+        tracker = DjangoTracker()
+    backend = tracker.backends["event_transformer"]
+    assert isinstance(backend, EventBusRoutingBackend)
+    assert {type(b) for b in backend.backends.values()} == {SyncEventsRouter}
+    # Exactly one backend emits to the bus: two would put every event on the stream twice.
+    assert sum(isinstance(b, EventBusRoutingBackend) for b in tracker.backends.values()) == 1
+
+
+def test_missing_backend_is_reported_not_invented():
+    rewired, layout, keys = rewire_tracking_backends({"tracking_logs": {"ENGINE": "x.Logger"}})
+    assert (layout, keys, rewired) == ("missing", (), {"tracking_logs": {"ENGINE": "x.Logger"}})
+
+
+def test_producer_config_merge_keeps_other_producers():
+    other = {"org.openedx.learning.certificate.created.v1": {"certs": {"event_key_field": "c", "enabled": False}}}
+    merged = merge_producer_config(other, "analytics")
+    assert merged["org.openedx.learning.certificate.created.v1"] == other["org.openedx.learning.certificate.created.v1"]
+    assert merged[TRACKING_EVENT_TYPE] == {"analytics": {"event_key_field": "tracking_log.name", "enabled": True}}
+    # An operator's second topic for the same signal stays; a disabled Aspects topic is enabled.
+    mine = {TRACKING_EVENT_TYPE: {"other": {"event_key_field": "x", "enabled": True},
+                                  "analytics": {"event_key_field": "tracking_log.name", "enabled": False}}}
+    merged = merge_producer_config(mine, "analytics")
+    assert merged[TRACKING_EVENT_TYPE]["other"] == {"event_key_field": "x", "enabled": True}
+    assert merged[TRACKING_EVENT_TYPE]["analytics"]["enabled"] is True
+
+
+def test_consumer_command_is_the_documented_safe_one():
+    argv = consumer_command(consumer_name="aspects-consumer-0")
+    assert argv == [
+        "./manage.py", "lms", "consume_events", "-t", "analytics", "-g", "event_routing_backends",
+        "--extra", '{"consumer_name":"aspects-consumer-0","check_backlog":true}',
+    ]
+    # openedx-events' own argument parser reads it back as a safe start.
+    parsed = parse_consume_events_argv(argv)
+    assert (parsed.topic, parsed.group, parsed.safe) == ("analytics", "event_routing_backends", True)
+    unsafe = parse_consume_events_argv(argv[:-1] + ['{"consumer_name": "c"}'])
+    assert unsafe.safe is False
+    with pytest.raises(ValueError, match="consumer_name"):
+        consumer_command(consumer_name=" ")
+
+
+def test_group_risks():
+    group = {"lag": None, "entries-read": None, "last-delivered-id": b"5-0"}
+    assert group_risks(group, 1, "6-0", "0-1", ()) == ("lag_unknown",)
+    trimmed = {"lag": 3, "entries-read": 2, "last-delivered-id": b"2-0"}
+    assert group_risks(trimmed, 1, "6-0", "5-0", ()) == ("trimmed_before_read",)
+    waiting = {"lag": 3, "entries-read": 2, "last-delivered-id": b"2-0"}
+    assert group_risks(waiting, 0, "1-0", "0-1", ()) == ("backlog_without_consumer",)
+    healthy = {"lag": 0, "entries-read": 9, "last-delivered-id": b"9-0"}
+    assert group_risks(healthy, 1, "1-0", "0-1", ()) == ()
+    g = GroupLag("g", 0, 0, "9-0", 9, (), unsafe_starts=())
+    assert g.skipped == 0
+
+
+############################## producer side, in a real LMS process ##############################
+
+EMIT = """
+import django, json, sys
+django.setup()
+from eventtracking import tracker
+from aspects_routing.metrics import flush
+with tracker.get_tracker().context("probe", {"user_id": 1, "username": "learner"}):
+    for i in range(3):
+        tracker.emit("edx.ui.lms.link_clicked", {"target_url": f"http://example.com/{i}"})
+    tracker.emit("edx.not.an.aspects.event", {})
+flush()
+"""
+
+STREAM = "test-analytics"  # EVENT_BUS_TOPIC_PREFIX "test" in tests.settings.common
+EVENT_BUS_YAML = json.dumps({"ASPECTS_ROUTING": {"QUEUE": "edx.lms.core.aspects", "TRANSPORT": "event_bus"}})
+
+
+def emit(**env):
+    subprocess.run([sys.executable, "-c", EMIT], cwd=ROOT, env=subprocess_env(**env), check=True, timeout=120)
+
+
+def stream_event_names(client):
+    """Tracking event names in the stream, decoded as the real consumer decodes them."""
+    # pylint: disable=import-outside-toplevel
+    from edx_event_bus_redis.internal.message import RedisMessage
+    from openedx_events.analytics.signals import TRACKING_EVENT_EMITTED
+    from openedx_events.event_bus.avro.deserializer import deserialize_bytes_to_event_data
+
+    names = []
+    for entry in client.xrange(STREAM):
+        message = RedisMessage.parse(entry, STREAM)
+        assert message.event_metadata.event_type == TRACKING_EVENT_TYPE
+        names.append(deserialize_bytes_to_event_data(message.event_data, TRACKING_EVENT_EMITTED)["tracking_log"].name)
+    return names
+
+
+def counters():
+    return current_store().totals().counters
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DJANGO_SETTINGS_MODULE": "tests.settings.edx_order", "ASPECTS_TEST_ENV_TOKENS": EVENT_BUS_YAML},
+        {"DJANGO_SETTINGS_MODULE": "tests.settings.tutor_event_bus"},
+    ],
+    ids=["edx-yaml", "tutor-appended"],
+)
+def test_tracking_events_go_to_the_stream_not_to_celery(redis_client, env):
+    emit(**env)
+    assert stream_event_names(redis_client) == ["edx.ui.lms.link_clicked"] * 3
+    # No Celery message anywhere: kombu's Redis transport keeps each queue in a list.
+    assert [k for k in redis_client.keys("*") if redis_client.type(k) == b"list"] == []
+    sent = (SENT, (("event", "edx.ui.lms.link_clicked"), ("topic", "analytics")))
+    assert counters().get(sent) == 3
+    assert not [series for series in counters() if series[0] == FAILED]
+
+
+def test_celery_transport_control(redis_client):
+    """The same emission with the default transport: a Celery task, no stream (the assertions above can fail)."""
+    emit(DJANGO_SETTINGS_MODULE="tests.settings.edx_order")
+    assert not redis_client.exists(STREAM)
+    assert queued_task_names(redis_client, "edx.lms.core.aspects") == ["eventtracking.tasks.send_event"] * 3
+
+
+def test_send_failures_are_counted(redis_client):
+    """The Redis producer swallows errors; the failures are counted per event, none as sent."""
+    dead = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    emit(
+        DJANGO_SETTINGS_MODULE="tests.settings.tutor_event_bus",
+        ASPECTS_TEST_EVENT_BUS_URL=dead,
+    )
+    failed = (FAILED, (("event", "edx.ui.lms.link_clicked"), ("reason", "producer_error"), ("topic", "analytics")))
+    assert counters().get(failed) == 3
+    assert not [series for series in counters() if series[0] == SENT]
+
+
+def test_lag_of_a_stream_nobody_consumes(redis_client, settings):
+    emit(DJANGO_SETTINGS_MODULE="tests.settings.tutor_event_bus")
+    settings.ASPECTS_ROUTING = {"TRANSPORT": "event_bus"}
+    lag = read_event_bus_lag(timeout=2)
+    assert (lag.backend, lag.measured, lag.stream, lag.length, lag.groups) == ("redis", True, STREAM, 3, ())
+    assert "@" not in lag.location and lag.location.startswith("redis://127.0.0.1")
