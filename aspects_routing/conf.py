@@ -83,6 +83,9 @@ DEFAULTS: Mapping[str, Any] = {
 
 # A queue name as brokers accept it: no whitespace, not empty, bounded length.
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+#: A ClickHouse cluster name as ``remote_servers`` declares it; the scaling report quotes it into
+#: ``clusterAllReplicas(...)``, so nothing else may pass.
+CLUSTER_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,190}$")
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,12 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
         ),
         ralph_url=parser.get("RALPH_URL", 30, _is_optional_str, "None or an http(s) URL"),
         superset_url=parser.get("SUPERSET_URL", 31, _is_optional_str, "None or an http(s) URL"),
-        clickhouse_cluster=parser.get("CLICKHOUSE_CLUSTER", 32, _is_optional_str, "None or a cluster name"),
+        clickhouse_cluster=parser.get(
+            "CLICKHOUSE_CLUSTER",
+            32,
+            lambda v: v is None or (isinstance(v, str) and bool(CLUSTER_NAME_RE.match(v))),
+            "None or a cluster name (letters, digits, _ . -)",
+        ),
         retention_days=parser.get("RETENTION_DAYS", 33, _is_positive_int, "a positive whole number of days"),
         problems=tuple(parser.problems),
     )
