@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 import clickhouse_connect
 import pytest
 
+from aspects_routing.conf import parse
 from aspects_routing.scaling.collectors.clickhouse import (
     ClickHouseReport,
     DayVolume,
@@ -99,6 +100,13 @@ def test_cluster_name_is_validated_and_quoted():
             system_table("parts", bad)
     with pytest.raises(ValueError):
         quote_identifier("xapi; DROP TABLE x")
+
+
+def test_bad_cluster_setting_is_a_system_check_error():
+    config = parse({"CLICKHOUSE_CLUSTER": "c`, system.users) --"})
+    assert config.clickhouse_cluster is None
+    assert [p.id for p in config.problems] == ["aspects_routing.E032"]
+    assert parse({"CLICKHOUSE_CLUSTER": "openedx.main-1"}).problems == ()
 
 
 def test_projection_arithmetic():

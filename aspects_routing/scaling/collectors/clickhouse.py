@@ -46,6 +46,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from aspects_routing.conf import CLUSTER_NAME_RE
+
 T = TypeVar("T")
 
 DEFAULT_DATABASE = "xapi"
@@ -59,7 +61,7 @@ STUCK_REPLICATION_TRIES = 100
 #: A database or table name: letters, digits and underscores.
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,190}$")
 #: A cluster name as ``remote_servers`` declares it: letters, digits, ``_``, ``-`` and ``.``.
-CLUSTER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,190}$")
+CLUSTER_RE = CLUSTER_NAME_RE
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
