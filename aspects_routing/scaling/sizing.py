@@ -17,7 +17,7 @@ storage (``tests/test_sizing.py`` sweeps it). See docs/decisions/0003-sizing-mod
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 GIB = 1024**3
@@ -86,6 +86,13 @@ RALPH_STATEMENTS_PER_SECOND_PER_REPLICA = 100.0
 RALPH_CPU_TARGET_PERCENT = 60
 #: HPA memory target; Ralph's memory is flat, so this only catches leaks.
 RALPH_MEMORY_TARGET_PERCENT = 80
+#: Requests/limits of one Aspects Celery worker pod, per prefork slot: the
+#: tasks are I/O-bound (HTTP to Ralph, inserts into ClickHouse), so a slot uses
+#: about a quarter CPU; each slot is a forked LMS process of ~400 MiB.
+WORKER_CPU_MILLICORES_PER_SLOT = 250
+WORKER_MEMORY_MI_PER_SLOT = 400
+#: One consume_events process: a single LMS process reading the stream.
+CONSUMER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 RALPH_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
 
 # ---------------------------------------------------------------- ClickHouse
@@ -122,6 +129,12 @@ SUPERSET_WEBSERVER_TIMEOUT_SECONDS = 60.0
 #: HPA ranges by profile for the web (superset) and worker (superset-worker)
 #: Deployments; the beat Deployment is a singleton and never autoscaled.
 SUPERSET_REPLICAS = {"small": (1, 3), "large": (2, 6)}
+#: HPA utilisation targets need requests; Superset's gunicorn web pod and its
+#: Celery worker (query execution, thumbnails, cache warm-up) both hold ~1 GiB.
+SUPERSET_RESOURCES = {
+    "superset": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+    "superset-worker": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "3Gi"}},
+}
 SUPERSET_CPU_TARGET_PERCENT = 70
 SUPERSET_MEMORY_TARGET_PERCENT = 80
 #: Dashboards the warm-up task refreshes every run (strategy top_n_dashboards).
@@ -179,6 +192,10 @@ class WorkerSizing:  # pylint: disable=too-many-instance-attributes
     lag_count: int  # KEDA redis-streams scaler: pending events per consumer
     consumers: int  # consume_events replicas with the event bus
     explanation: str
+    requests: Mapping[str, str] = field(default_factory=dict)  # one worker pod
+    limits: Mapping[str, str] = field(default_factory=dict)
+    consumer_requests: Mapping[str, str] = field(default_factory=dict)  # one consume_events pod
+    consumer_limits: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -236,6 +253,7 @@ class SupersetSizing:  # pylint: disable=too-many-instance-attributes
     cache_warmup_top_n: int
     cache_warmup_minute: str
     explanation: str
+    resources: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)  # per Deployment
 
 
 @dataclass(frozen=True)
@@ -418,6 +436,13 @@ def _workers(inputs: _Inputs, transport: str, events: float, arrival: float, rep
     return WorkerSizing(
         transport, arrival, runtime, concurrency, slots, workers, min_replicas, max_replicas,
         list_length, lag_count, consumers, explanation,
+        requests={
+            "cpu": f"{WORKER_CPU_MILLICORES_PER_SLOT * concurrency}m",
+            "memory": f"{WORKER_MEMORY_MI_PER_SLOT * concurrency}Mi",
+        },
+        limits={"cpu": str(concurrency), "memory": f"{2 * WORKER_MEMORY_MI_PER_SLOT * concurrency}Mi"},
+        consumer_requests=dict(CONSUMER_RESOURCES["requests"]),
+        consumer_limits=dict(CONSUMER_RESOURCES["limits"]),
     )
 
 
@@ -514,6 +539,7 @@ def _superset(inputs: _Inputs, profile: str, replicas: int | None) -> SupersetSi
         web_min, max(high, web_min + 1), worker_min, max(high, worker_min + 1),
         SUPERSET_CPU_TARGET_PERCENT, SUPERSET_MEMORY_TARGET_PERCENT,
         async_queries, reason, True, CACHE_WARMUP_TOP_N, CACHE_WARMUP_CRONTAB_MINUTE, explanation,
+        resources={name: {k: dict(v) for k, v in res.items()} for name, res in SUPERSET_RESOURCES.items()},
     )
 
 

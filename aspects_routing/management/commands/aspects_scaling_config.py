@@ -1,0 +1,68 @@
+"""
+``./manage.py lms aspects_scaling_config``: write sized Ralph, ClickHouse, Superset and worker configs.
+
+The command parses its flags, calls :func:`aspects_routing.scaling.configgen.plan`
+(which validates them, sizes the pipeline and generates every file in memory)
+and writes the files: to ``--output DIR`` atomically, never overwriting without
+``--force``, or to stdout with ``--output -`` (the default; the summary then goes
+to stderr). Any bad flag is a ``CommandError`` naming it and the fix, and nothing
+is written.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from aspects_routing.scaling.configgen import ConfigError, ConfigOptions, plan, summary, write_files
+from aspects_routing.scaling.configgen.common import FORMATS, SERVICES
+from aspects_routing.scaling.configgen.service import DEFAULT_NAMESPACE, STDOUT, stream_text
+from aspects_routing.scaling.sizing import PROFILES
+
+
+class Command(BaseCommand):
+    """Generate sized, valid configs for the Aspects services."""
+
+    help = __doc__
+    # Generating configs must work while the platform's own checks still fail.
+    requires_system_checks: list = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--service", choices=(*SERVICES, "all"), required=True, help="Which service to configure.")
+        parser.add_argument(
+            "--profile", choices=PROFILES, default="auto",
+            help="auto (default): size from the scaling report's measurements; small or large: fixed layouts.",
+        )
+        parser.add_argument("--format", choices=FORMATS, default="both", help="k8s manifests, Tutor values/patches, or both.")
+        parser.add_argument("--output", default=STDOUT, help="Directory to write into, or - for stdout (default).")
+        parser.add_argument("--events-per-second", type=float, help="Peak tracking events/s (overrides the measurement).")
+        parser.add_argument("--retention-days", type=int, help="Days of xAPI data kept (default: RETENTION_DAYS).")
+        parser.add_argument("--replicas", type=int, help="Minimum replicas of each autoscaled service; ClickHouse replicas.")
+        parser.add_argument(
+            "--storage-class", help="StorageClass for ClickHouse volumes; NAME=PROVISIONER also writes the StorageClass."
+        )
+        parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help=f"Kubernetes namespace (default {DEFAULT_NAMESPACE}).")
+        parser.add_argument("--force", action="store_true", help="Overwrite files that already exist under --output.")
+
+    def handle(self, *args, **opts):
+        options = ConfigOptions(
+            service=opts["service"],
+            profile=opts["profile"],
+            format=opts["format"],
+            output=opts["output"],
+            events_per_second=opts["events_per_second"],
+            retention_days=opts["retention_days"],
+            replicas=opts["replicas"],
+            storage_class=opts["storage_class"],
+            namespace=opts["namespace"],
+            force=opts["force"],
+        )
+        try:
+            result = plan(options)
+            if options.output == STDOUT:
+                self.stdout.write(stream_text(result.files), ending="")
+                self.stderr.write(summary(result, "written to stdout"), ending="")
+                return
+            write_files(result.files, options.output, options.force)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(summary(result, f"written under {options.output}"), ending="")

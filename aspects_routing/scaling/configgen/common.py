@@ -1,0 +1,254 @@
+"""
+What every generator shares: the deployment target, the generated-file record,
+YAML dumping and Kubernetes metadata.
+
+Generators build plain dicts and lists and dump them with PyYAML; nothing is
+assembled from string templates. Python patches for Tutor (Superset config,
+LMS settings) are rendered statement by statement from data with ``repr``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+K8S = "k8s"
+TUTOR = "tutor"
+FORMATS = (K8S, TUTOR, "both")
+SERVICES = ("workers", "ralph", "clickhouse", "superset")
+
+#: The Open edX image the Aspects worker runs; replace with your DOCKER_IMAGE_OPENEDX.
+OPENEDX_IMAGE = "docker.io/overhangio/openedx"
+#: Queue generated for Aspects tasks when ASPECTS_ROUTING["QUEUE"] is not set:
+#: named like edx-platform's queues so tutor-contrib-celery's variant "aspects" maps to it.
+DEDICATED_QUEUE = "edx.lms.core.aspects"
+PART_OF = "aspects"
+
+# Kubernetes names: DNS-1123 labels (namespaces, Services) and subdomains (most objects).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+#: clickhouse-operator's rule for cluster names (CRD pattern and maxLength).
+CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9-]{1,15}$")
+
+
+def is_dns_label(value: str) -> bool:
+    """True for a valid namespace / Service name."""
+    return bool(_DNS_LABEL.match(value))
+
+
+def is_dns_subdomain(value: str) -> bool:
+    """True for a valid object name such as a StorageClass or a provisioner."""
+    return bool(_DNS_SUBDOMAIN.match(value))
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    """Where a KEDA scaler reads a Redis list or stream; never holds the password."""
+
+    host: str
+    port: int
+    db: int
+    needs_password: bool
+    source: str  # where the address came from, for the summary
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Target:  # pylint: disable=too-many-instance-attributes
+    """Where and under which names the configs will run."""
+
+    namespace: str
+    queue: str  # the Aspects Celery queue
+    queue_is_new: bool  # True when the generator chose DEDICATED_QUEUE
+    transport: str
+    stream: str  # event bus stream (topic with EVENT_BUS_TOPIC_PREFIX)
+    consumer_group: str
+    broker: RedisAddress | None
+    event_bus_redis: RedisAddress | None
+    chi_name: str = "aspects"
+    chk_name: str = "aspects"
+    cluster_name: str = "aspects"
+    storage_class: str | None = None
+    storage_provisioner: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """One generated object or patch."""
+
+    path: str  # relative to --output, e.g. "k8s/ralph/hpa.yaml"
+    content: str
+    form: str  # K8S or TUTOR
+    service: str
+    what: str  # one line for the summary
+    basis: str  # the sizing explanation behind its numbers
+    complete_k8s_object: bool = False  # validated with kubernetes-validate in the tests
+    sensitive: bool = False  # holds a generated secret: written 0600, never echoed in the summary
+
+
+def dump(document: Any) -> str:
+    """One YAML document from plain data."""
+    return yaml.safe_dump(_plain(document), sort_keys=False, default_flow_style=False, width=120)
+
+
+def dump_all(documents: Iterable[Any]) -> str:
+    """A multi-document YAML stream (a Tutor ``k8s-override`` patch holds several)."""
+    return yaml.safe_dump_all(
+        [_plain(d) for d in documents], sort_keys=False, default_flow_style=False, width=120
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Mappings to dicts and tuples to lists, so ``safe_dump`` accepts them."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def python_assignments(statements: Iterable[tuple[str, Any]], header: str) -> str:
+    """
+    Python source of ``target = value`` statements, values rendered with ``repr``.
+
+    ``target`` is a fixed Python expression chosen by the generator (a setting
+    name or a subscript), never operator input.
+    """
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    for target, value in statements:
+        lines.append(f"{target} = {value!r}")
+    return "\n".join(lines) + "\n"
+
+
+def labels(name: str) -> dict[str, str]:
+    """Standard labels for an object named ``name``; Tutor selects on app.kubernetes.io/name."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
+
+
+def metadata(name: str, target: Target, **extra: Any) -> dict[str, Any]:
+    """``metadata`` of a namespaced object."""
+    return {"name": name, "namespace": target.namespace, "labels": labels(name), **extra}
+
+
+def cpu_cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity ("250m", "1") in cores, as tutor-contrib-pod-autoscaling wants it."""
+    if quantity.endswith("m"):
+        return int(quantity[:-1]) / 1000
+    return float(quantity)
+
+
+_MEMORY_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+
+
+def memory_mi(quantity: str) -> float:
+    """A Kubernetes memory quantity ("512Mi", "1Gi") in MiB."""
+    for suffix, factor in _MEMORY_UNITS.items():
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * factor
+    raise ValueError(f"unsupported memory quantity {quantity!r}")
+
+
+def resources(requests: Mapping[str, str], limits: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """A container's ``resources``."""
+    return {"requests": dict(requests), "limits": dict(limits)}
+
+
+def hpa(
+    name: str,
+    target: Target,
+    deployment: str,
+    min_replicas: int,
+    max_replicas: int,
+    cpu_percent: int,
+    memory_percent: int | None = None,
+    behavior: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An ``autoscaling/v2`` HorizontalPodAutoscaler on CPU (and memory) utilisation."""
+    metrics = [_utilisation("cpu", cpu_percent)]
+    if memory_percent is not None:
+        metrics.append(_utilisation("memory", memory_percent))
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        "minReplicas": min_replicas,
+        "maxReplicas": max_replicas,
+        "metrics": metrics,
+    }
+    if behavior:
+        spec["behavior"] = dict(behavior)
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(name, target),
+        "spec": spec,
+    }
+
+
+def _utilisation(resource: str, percent: int) -> dict[str, Any]:
+    return {
+        "type": "Resource",
+        "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": percent}},
+    }
+
+
+#: Scale down slowly (one pod a minute after 5 minutes of low load) so bursty
+#: tracking traffic does not make the HPA flap; scale up without delay.
+HPA_BEHAVIOR = {
+    "scaleUp": {"stabilizationWindowSeconds": 0, "policies": [{"type": "Percent", "value": 100, "periodSeconds": 30}]},
+    "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
+}
+
+
+def deployment_patch(name: str, target: Target, container: str, **container_fields: Any) -> dict[str, Any]:
+    """
+    A strategic-merge patch of Deployment ``name``'s container ``container``.
+
+    Partial by design (Tutor's ``k8s-override`` / kustomize patches); only complete
+    objects are validated with kubernetes-validate.
+    """
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": target.namespace},
+        "spec": {"template": {"spec": {"containers": [{"name": container, **container_fields}]}}},
+    }
+
+
+def pod_autoscaling_entry(
+    *,
+    requests: Mapping[str, str],
+    limits: Mapping[str, str],
+    min_replicas: int,
+    max_replicas: int,
+    avg_cpu: int,
+    avg_memory: str = "",
+    behavior: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """
+    One ``POD_AUTOSCALING_EXTRA_SERVICES`` entry of tutor-contrib-pod-autoscaling.
+
+    An entry replaces the service's defaults whole, so every key the plugin reads
+    is present (its ``AUTOSCALING_ATTRS_TYPE``): CPU in cores (float), memory as
+    a quantity string, ``avg_cpu`` an integer utilisation percentage,
+    ``avg_memory`` an average-value quantity or "" to disable memory scaling.
+    """
+    entry: dict[str, Any] = {
+        "enable_hpa": True,
+        "memory_request": requests["memory"],
+        "cpu_request": cpu_cores(requests["cpu"]),
+        "memory_limit": limits["memory"],
+        "cpu_limit": cpu_cores(limits["cpu"]),
+        "min_replicas": int(min_replicas),
+        "max_replicas": int(max_replicas),
+        "avg_cpu": int(avg_cpu),
+        "avg_memory": avg_memory,
+        "enable_vpa": False,
+    }
+    if behavior:
+        entry["behavior"] = dict(behavior)
+    return entry

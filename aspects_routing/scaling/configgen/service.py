@@ -1,0 +1,377 @@
+"""
+The service behind ``aspects_scaling_config``: size, generate, write, summarise.
+
+:func:`plan` sizes the pipeline (from the scaling report's measurements with
+``--profile auto``, flags overriding them) and generates every file in memory;
+:func:`write_files` writes them atomically (temp file + ``os.replace``), never
+overwriting without ``force``; :func:`summary` states each sizing input and
+what each file holds. A bad option raises :class:`ConfigError` naming the flag
+and the fix, before anything is written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Union
+from urllib.parse import urlsplit
+
+from aspects_routing.conf import RoutingSettings, get_config
+from aspects_routing.scaling import sizing as model
+from aspects_routing.scaling.configgen import clickhouse, ralph, superset, workers
+from aspects_routing.scaling.configgen.common import (
+    CLUSTER_NAME,
+    DEDICATED_QUEUE,
+    FORMATS,
+    K8S,
+    SERVICES,
+    TUTOR,
+    GeneratedFile,
+    RedisAddress,
+    Target,
+    dump,
+    is_dns_label,
+    is_dns_subdomain,
+)
+
+STDOUT = "-"
+#: Tutor's default K8S_NAMESPACE.
+DEFAULT_NAMESPACE = "openedx"
+
+Measure = Union[model.Measured, Callable[[], model.Measured], None]
+
+
+class ConfigError(ValueError):
+    """Bad input; the message names the flag (or setting) and the fix."""
+
+
+@dataclass(frozen=True)
+class ConfigOptions:  # pylint: disable=too-many-instance-attributes
+    """The command's flags, validated by :func:`validate`."""
+
+    service: str = "all"
+    profile: str = "auto"
+    format: str = "both"
+    output: str = STDOUT
+    events_per_second: float | None = None
+    retention_days: int | None = None
+    replicas: int | None = None
+    storage_class: str | None = None  # NAME or NAME=PROVISIONER
+    namespace: str = DEFAULT_NAMESPACE
+    force: bool = False
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return SERVICES if self.service == "all" else (self.service,)
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        return (K8S, TUTOR) if self.format == "both" else (self.format,)
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """Flags that override measured sizing inputs."""
+        return {
+            "events_per_second": self.events_per_second,
+            "retention_days": self.retention_days,
+            "replicas": self.replicas,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What will be written, and why."""
+
+    options: ConfigOptions
+    sizing: model.Sizing
+    target: Target
+    files: tuple[GeneratedFile, ...]
+    notes: tuple[str, ...] = field(default=())
+
+
+def validate(options: ConfigOptions) -> None:
+    """Raise :class:`ConfigError` for any bad flag value."""
+    if options.service not in (*SERVICES, "all"):
+        raise ConfigError(f"--service {options.service!r} is unknown; use one of {', '.join(SERVICES)} or all.")
+    if options.profile not in model.PROFILES:
+        raise ConfigError(f"--profile {options.profile!r} is unknown; use one of {', '.join(model.PROFILES)}.")
+    if options.format not in FORMATS:
+        raise ConfigError(f"--format {options.format!r} is unknown; use one of {', '.join(FORMATS)}.")
+    eps = options.events_per_second
+    if eps is not None and (not math.isfinite(eps) or eps < 0):
+        raise ConfigError(
+            f"--events-per-second {eps} is not a rate; give the peak tracking events per second as a number "
+            ">= 0, e.g. --events-per-second 25."
+        )
+    if options.retention_days is not None and options.retention_days < 1:
+        raise ConfigError(
+            f"--retention-days {options.retention_days} must be at least 1; give the days of xAPI data Aspects "
+            "keeps (ASPECTS_DATA_TTL_EXPRESSION), e.g. --retention-days 365."
+        )
+    if options.replicas is not None and options.replicas < 1:
+        raise ConfigError(f"--replicas {options.replicas} must be at least 1, e.g. --replicas 2.")
+    if (
+        options.replicas is not None and options.replicas > 1 and options.profile == "small"
+        and "clickhouse" in options.services
+    ):
+        raise ConfigError(
+            f"--replicas {options.replicas} conflicts with --profile small (one ClickHouse node); "
+            "use --profile large (or auto) for replicas."
+        )
+    if not is_dns_label(options.namespace):
+        raise ConfigError(
+            f"--namespace {options.namespace!r} is not a Kubernetes namespace name; use lower-case letters, "
+            "digits and '-', at most 63 characters, e.g. --namespace openedx."
+        )
+    name, provisioner = _storage_class(options)
+    if name is not None and not is_dns_subdomain(name):
+        raise ConfigError(
+            f"--storage-class {name!r} is not a StorageClass name; use lower-case letters, digits, '-' and '.', "
+            "e.g. --storage-class aspects-ssd."
+        )
+    if provisioner is not None and not is_dns_subdomain(provisioner.lower()):
+        raise ConfigError(
+            f"--storage-class provisioner {provisioner!r} is not a CSI driver name; "
+            "e.g. --storage-class aspects-ssd=ebs.csi.aws.com."
+        )
+    if options.output != STDOUT:
+        path = Path(options.output)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--output {options.output!r} exists and is not a directory; give a directory or '-'.")
+
+
+def _storage_class(options: ConfigOptions) -> tuple[str | None, str | None]:
+    if not options.storage_class:
+        return None, None
+    name, sep, provisioner = options.storage_class.partition("=")
+    return name, (provisioner if sep else None)
+
+
+def _redis_address(url: Any, source: str) -> RedisAddress | None:
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
+        return None
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    return RedisAddress(
+        host=parts.hostname or "localhost",
+        port=parts.port or 6379,
+        db=int(path) if path.isdigit() else 0,
+        needs_password=bool(parts.password),
+        source=source,
+    )
+
+
+#: Tutor's Redis Service, assumed when the LMS's broker is not a redis:// URL.
+TUTOR_REDIS = RedisAddress("redis", 6379, 0, False, "assumed: Tutor's redis Service (the broker URL is not Redis)")
+
+
+def build_target(options: ConfigOptions, config: RoutingSettings, transport: str) -> Target:
+    """Names and addresses the generated files use; settings are read here, at call time."""
+    from django.conf import settings  # pylint: disable=import-outside-toplevel
+
+    broker_url = getattr(settings, "CELERY_BROKER_URL", None) or getattr(settings, "BROKER_URL", None)
+    broker = _redis_address(broker_url, "the LMS's Celery broker URL") or TUTOR_REDIS
+    bus = _redis_address(getattr(settings, "EVENT_BUS_REDIS_CONNECTION_URL", None), "EVENT_BUS_REDIS_CONNECTION_URL")
+    prefix = getattr(settings, "EVENT_BUS_TOPIC_PREFIX", None)
+    stream = f"{prefix}-{config.event_bus_topic}" if prefix else config.event_bus_topic
+    dedicated = config.queue_source == "ASPECTS_ROUTING.QUEUE" and config.queue
+    cluster = config.clickhouse_cluster or "aspects"
+    if "clickhouse" in options.services and not CLUSTER_NAME.match(cluster):
+        raise ConfigError(
+            f"ASPECTS_ROUTING['CLICKHOUSE_CLUSTER'] = {cluster!r} is not a name clickhouse-operator accepts "
+            "(at most 15 characters of letters, digits and '-'); set a shorter name such as 'aspects'."
+        )
+    name, provisioner = _storage_class(options)
+    return Target(
+        namespace=options.namespace,
+        queue=config.queue if dedicated else DEDICATED_QUEUE,
+        queue_is_new=not dedicated,
+        transport=transport,
+        stream=stream,
+        consumer_group=config.event_bus_consumer_group,
+        broker=broker,
+        event_bus_redis=bus or broker,
+        cluster_name=cluster,
+        storage_class=name,
+        storage_provisioner=provisioner,
+    )
+
+
+def report_measurements() -> model.Measured:
+    """The scaling report's measurements (``aspects_scaling_report`` runs the same collectors)."""
+    from aspects_routing.scaling.report import collect_measured  # pylint: disable=import-outside-toplevel
+
+    return collect_measured()
+
+
+def measure(options: ConfigOptions, config: RoutingSettings, source: Measure) -> tuple[model.Measured, str]:
+    """The measurements to size from, and a note saying where they came from."""
+    nothing = model.Measured.nothing(transport=config.transport, retention_days=config.retention_days)
+    if options.profile != "auto":
+        return nothing, f"--profile {options.profile}: nothing measured (measurements size --profile auto)."
+    if isinstance(source, model.Measured):
+        return source, "Measured inputs were given to the generator."
+    try:
+        measured = (source or report_measurements)()
+    except ImportError as exc:
+        return nothing, f"Nothing measured: the scaling report is not available ({exc})."
+    except Exception as exc:  # pylint: disable=broad-except
+        # The type only: a message could hold a DSN with credentials.
+        return nothing, f"Nothing measured: the measurement failed ({type(exc).__name__}); run aspects_scaling_report."
+    return measured, "Measured with the scaling report's collectors."
+
+
+def _pod_autoscaling_file(sizing: model.Sizing, services: tuple[str, ...]) -> GeneratedFile | None:
+    entries: dict[str, Any] = {}
+    basis = []
+    if "ralph" in services:
+        entries.update(ralph.pod_autoscaling_entries(sizing))
+        basis.append(sizing.ralph.explanation)
+    if "superset" in services:
+        entries.update(superset.pod_autoscaling_entries(sizing))
+        basis.append(sizing.superset.explanation)
+    if not entries:
+        return None
+    return GeneratedFile(
+        "tutor/pod-autoscaling-config.yml", dump({"POD_AUTOSCALING_EXTRA_SERVICES": entries}), TUTOR,
+        "+".join(s for s in ("ralph", "superset") if s in services),
+        "tutor-contrib-pod-autoscaling entries: " + ", ".join(
+            f"{name} {e['min_replicas']}-{e['max_replicas']} at {e['avg_cpu']} % CPU" for name, e in entries.items()
+        ),
+        " ".join(basis),
+    )
+
+
+def plan(options: ConfigOptions, source: Measure = None, config: RoutingSettings | None = None) -> Plan:
+    """Validate, measure, size and generate (nothing is written)."""
+    validate(options)
+    config = config or get_config()
+    measured, note = measure(options, config, source)
+    try:
+        sizing = model.size(measured, profile=options.profile, overrides=options.overrides)
+    except ValueError as exc:
+        raise ConfigError(f"cannot size from these inputs: {exc}") from exc
+    target = build_target(options, config, sizing.workers.transport)
+    forms, services = options.forms, options.services
+    files: list[GeneratedFile] = []
+    if "workers" in services:
+        files += workers.generate(sizing, target, forms, config.event_bus_topic)
+    if "ralph" in services:
+        files += ralph.generate(sizing, target, forms)
+    if "clickhouse" in services:
+        files += clickhouse.generate(sizing, target, forms)
+    if "superset" in services:
+        files += superset.generate(sizing, target, forms)
+    if TUTOR in forms:
+        shared = _pod_autoscaling_file(sizing, services)
+        if shared is not None:
+            files.append(shared)
+    return Plan(options, sizing, target, tuple(files), _notes(note, options, sizing, target))
+
+
+def _notes(note: str, options: ConfigOptions, sizing: model.Sizing, target: Target) -> tuple[str, ...]:
+    services = options.services
+    notes = [note]
+    assumed = [i.name for i in sizing.inputs if i.source.startswith("assumed: ") and i.value is not None]
+    if assumed:
+        notes.append(f"Assumed (not measured, no flag): {', '.join(assumed)}.")
+    if "workers" in services:
+        if target.queue_is_new:
+            notes.append(
+                f"Aspects tasks get the new queue {target.queue}: deploy the settings snippet and the worker together."
+            )
+        redis = target.event_bus_redis if target.transport == "event_bus" else target.broker
+        notes.append(f"KEDA reads Redis at {redis.address} ({redis.source}).")
+        if redis.needs_password:
+            notes.append(
+                "Redis needs a password: create a KEDA TriggerAuthentication named in the ScaledObject's "
+                "authenticationRef, mapping 'password' from a Secret."
+            )
+    if "clickhouse" in services:
+        notes.append(
+            f"Create Secret {clickhouse.admin_secret(target)} (key 'password') with CLICKHOUSE_ADMIN_PASSWORD "
+            "before applying the ClickHouseInstallation."
+        )
+        if target.storage_class and not target.storage_provisioner:
+            notes.append(
+                f"Volumes use StorageClass {target.storage_class}; it must allow volume expansion "
+                "(give --storage-class NAME=PROVISIONER to generate one)."
+            )
+    if "superset" in services:
+        notes.append(superset.DB_NOTE)
+        notes.append(f"Create Secret {superset.REDIS_SECRET} (key 'password') for Superset's standalone Redis.")
+        if sizing.superset.async_queries and TUTOR not in options.forms:
+            notes.append("Async queries are configured by the Tutor patches: run with --format tutor or both.")
+        notes.append(f"Superset async queries {'on' if sizing.superset.async_queries else 'off'}: "
+                     f"{sizing.superset.async_reason}.")
+    return tuple(notes)
+
+
+def write_files(files: tuple[GeneratedFile, ...], output: str, force: bool) -> list[Path]:
+    """Write every file under ``output`` atomically; refuse to overwrite without ``force``."""
+    root = Path(output)
+    targets = [(root / f.path, f) for f in files]
+    existing = [str(path) for path, _ in targets if path.exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"--output {output!r} already holds {len(existing)} of these file(s) ({existing[0]}, ...); "
+            "nothing was written. Pass --force to overwrite them, or choose another --output directory."
+        )
+    written = []
+    for path, generated in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, generated.content, 0o600 if generated.sensitive else 0o644)
+        written.append(path)
+    return written
+
+
+def _atomic_write(path: Path, content: str, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def stream_text(files: tuple[GeneratedFile, ...]) -> str:
+    """Every file for ``--output -``, each under a ``# ==> path <==`` header."""
+    return "".join(f"# ==> {f.path} <==\n{f.content}" for f in files)
+
+
+def _value(item: model.Input) -> str:
+    if item.value is None:
+        return "-"
+    if isinstance(item.value, float):
+        text = f"{item.value:.4g}" if abs(item.value) < 1000 else f"{item.value:,.0f}"
+    else:
+        text = f"{item.value:,}" if isinstance(item.value, int) and not isinstance(item.value, bool) else str(item.value)
+    return f"{text} {item.unit}".strip()
+
+
+def summary(result: Plan, written_to: str) -> str:
+    """What was written and the sizing inputs behind each number; holds no file content."""
+    s = result.sizing
+    lines = [f"aspects_scaling_config: {len(result.files)} file(s) {written_to}", "",
+             f"Profile: {s.profile} ({s.profile_reason})", "", "Sizing inputs:"]
+    width = max(len(i.name) for i in s.inputs)
+    vwidth = max(len(_value(i)) for i in s.inputs)
+    for item in s.inputs:
+        lines.append(f"  {item.name.ljust(width)}  {_value(item).ljust(vwidth)}  {item.source}")
+    lines += ["", "Files:"]
+    for f in result.files:
+        lines.append(f"  {f.path}")
+        lines.append(f"      {f.what}")
+        lines.append(f"      why: {f.basis}")
+    lines += ["", "Notes:"]
+    lines += [f"  - {note}" for note in result.notes]
+    return "\n".join(lines) + "\n"

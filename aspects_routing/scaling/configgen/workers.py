@@ -1,0 +1,278 @@
+"""
+Workers for the Aspects queue (Celery) or the event-bus consumer, and their autoscalers.
+
+Kubernetes: the ``ASPECTS_ROUTING`` snippet for ``lms.yml``, a worker Deployment
+consuming only the Aspects queue, a KEDA ``ScaledObject`` on the queue's Redis
+list length; with the event bus, a ``consume_events`` Deployment (always with
+``check_backlog``) and a ``ScaledObject`` on the consumer group's lag.
+
+Tutor: tutor-contrib-celery's worker variant for the queue (KEDA) and the
+``openedx-common-settings`` patch with the same settings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aspects_routing.scaling.configgen.common import (
+    DEDICATED_QUEUE,
+    K8S,
+    OPENEDX_IMAGE,
+    TUTOR,
+    GeneratedFile,
+    RedisAddress,
+    Target,
+    dump,
+    labels,
+    metadata,
+    python_assignments,
+    resources,
+)
+from aspects_routing.scaling.sizing import Sizing
+
+WORKER = "aspects-worker"
+CONSUMER = "aspects-event-consumer"
+SERVICE = "workers"
+#: Recycle worker processes like Tutor's lms-worker does, to bound memory growth.
+MAX_TASKS_PER_CHILD = 100
+
+
+def consumer_command(topic: str, group: str, consumer_name: str) -> list[str]:
+    """
+    The ``consume_events`` command line for the xAPI consumer.
+
+    ``check_backlog`` is always on: a consumer restarted after a crash must first
+    read what its group left pending, or those events are skipped.
+    """
+    extra = json.dumps({"consumer_name": consumer_name, "check_backlog": True})
+    return ["python", "manage.py", "lms", "consume_events", "-t", topic, "-g", group, "--extra", extra]
+
+
+def routing_settings(sizing: Sizing, target: Target) -> dict[str, Any]:
+    """The ``ASPECTS_ROUTING`` keys (and batching settings) the generated workers expect."""
+    values: dict[str, Any] = {"ASPECTS_ROUTING": {"QUEUE": target.queue, "TRANSPORT": target.transport}}
+    if target.transport == "event_bus":
+        values["ASPECTS_ROUTING"]["EVENT_BUS_CONSUMER_GROUP"] = target.consumer_group
+    values.update(sizing.batching.settings)
+    return values
+
+
+def _openedx_pod(name: str, args: list[str], req, lim, env_extra=()) -> dict[str, Any]:
+    """Pod template shaped like Tutor's lms-worker: same image, settings and config maps."""
+    env = [
+        {"name": "SERVICE_VARIANT", "value": "lms"},
+        {"name": "DJANGO_SETTINGS_MODULE", "value": "lms.envs.tutor.production"},
+        *env_extra,
+    ]
+    return {
+        "metadata": {"labels": labels(name)},
+        "spec": {
+            "securityContext": {"runAsUser": 1000, "runAsGroup": 1000},
+            "containers": [
+                {
+                    "name": name,
+                    "image": OPENEDX_IMAGE,
+                    "args": args,
+                    "env": env,
+                    "resources": resources(req, lim),
+                    "volumeMounts": [
+                        {"mountPath": "/openedx/edx-platform/lms/envs/tutor/", "name": "settings-lms"},
+                        {"mountPath": "/openedx/config", "name": "config"},
+                    ],
+                    "securityContext": {"allowPrivilegeEscalation": False},
+                }
+            ],
+            "volumes": [
+                {"name": "settings-lms", "configMap": {"name": "openedx-settings-lms"}},
+                {"name": "config", "configMap": {"name": "openedx-config"}},
+            ],
+        },
+    }
+
+
+def _deployment(name: str, target: Target, replicas: int, pod: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(name, target),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "template": pod,
+        },
+    }
+
+
+def worker_deployment(sizing: Sizing, target: Target) -> dict[str, Any]:
+    """A Celery worker consuming only the Aspects queue."""
+    w = sizing.workers
+    args = [
+        "celery",
+        "--app=lms.celery",
+        "worker",
+        "--loglevel=info",
+        f"--queues={target.queue}",
+        f"--concurrency={w.concurrency}",
+        f"--max-tasks-per-child={MAX_TASKS_PER_CHILD}",
+        "--hostname=aspects.%h",
+    ]
+    return _deployment(WORKER, target, w.min_replicas, _openedx_pod(WORKER, args, w.requests, w.limits))
+
+
+def consumer_deployment(sizing: Sizing, target: Target, topic: str) -> dict[str, Any]:
+    """``consume_events`` replicas; each pod's name is its unique consumer name."""
+    w = sizing.workers
+    pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    # Kubernetes expands $(POD_NAME) in args from the env var above.
+    args = consumer_command(topic, target.consumer_group, "$(POD_NAME)")
+    pod = _openedx_pod(CONSUMER, args, w.consumer_requests, w.consumer_limits, env_extra=(pod_name,))
+    return _deployment(CONSUMER, target, w.min_replicas, pod)
+
+
+def _trigger_metadata(redis: RedisAddress, **fields: Any) -> dict[str, str]:
+    # KEDA trigger metadata is a map of strings.
+    return {"address": redis.address, **{k: str(v) for k, v in fields.items()}}
+
+
+def _scaled_object(name: str, target: Target, sizing: Sizing, trigger: dict[str, Any], redis: RedisAddress):
+    if redis.needs_password:
+        # The password stays in a Secret; the TriggerAuthentication maps it (see the summary).
+        trigger["authenticationRef"] = {"name": f"{name}-redis"}
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": metadata(name, target),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicaCount": sizing.workers.min_replicas,
+            "maxReplicaCount": sizing.workers.max_replicas,
+            "triggers": [trigger],
+        },
+    }
+
+
+def queue_scaled_object(sizing: Sizing, target: Target) -> dict[str, Any]:
+    """KEDA ``redis`` scaler on the Aspects queue (Celery keeps a Redis list per queue)."""
+    redis = target.broker
+    trigger = {
+        "type": "redis",
+        "metadata": _trigger_metadata(
+            redis, listName=target.queue, listLength=sizing.workers.list_length, databaseIndex=redis.db
+        ),
+    }
+    return _scaled_object(WORKER, target, sizing, trigger, redis)
+
+
+def stream_scaled_object(sizing: Sizing, target: Target) -> dict[str, Any]:
+    """KEDA ``redis-streams`` scaler on the consumer group's lag."""
+    redis = target.event_bus_redis
+    trigger = {
+        "type": "redis-streams",
+        "metadata": _trigger_metadata(
+            redis,
+            stream=target.stream,
+            consumerGroup=target.consumer_group,
+            lagCount=sizing.workers.lag_count,
+            databaseIndex=redis.db,
+        ),
+    }
+    return _scaled_object(CONSUMER, target, sizing, trigger, redis)
+
+
+def celery_variant(sizing: Sizing, target: Target) -> tuple[str, dict[str, Any]] | None:
+    """tutor-contrib-celery's variant for the queue, or None when the queue is not ``edx.lms.core.<variant>``."""
+    prefix = "edx.lms.core."
+    if not target.queue.startswith(prefix):
+        return None
+    w = sizing.workers
+    return target.queue[len(prefix):], {
+        "min_replicas": w.min_replicas,
+        "max_replicas": w.max_replicas,
+        "list_length": w.list_length,
+        "enable_keda": True,
+        "extra_params": {"concurrency": str(w.concurrency)},
+    }
+
+
+#: tutor-contrib-celery's default CELERY_WORKER_VARIANTS, kept because setting
+#: the value replaces the default whole.
+CELERY_DEFAULT_VARIANTS = {"lms": {"high": {}, "high_mem": {}}, "cms": {"high": {}, "low": {}}}
+
+
+def generate(sizing: Sizing, target: Target, forms: tuple[str, ...], topic: str) -> list[GeneratedFile]:
+    """Every worker file for ``forms``."""
+    w = sizing.workers
+    basis = w.explanation
+    settings_values = routing_settings(sizing, target)
+    batching = f" Batching: {sizing.batching.reason}."
+    files: list[GeneratedFile] = []
+    if K8S in forms:
+        files.append(
+            GeneratedFile(
+                "k8s/workers/aspects-routing-settings.yml", dump(settings_values), K8S, SERVICE,
+                "ASPECTS_ROUTING (and batching) for lms.yml / cms.yml", f"Queue {target.queue}.{batching}",
+            )
+        )
+        files.append(
+            GeneratedFile(
+                "k8s/workers/deployment.yaml", dump(worker_deployment(sizing, target)), K8S, SERVICE,
+                f"Deployment {WORKER}: Celery worker on {target.queue} only, "
+                f"concurrency {w.concurrency}, {w.min_replicas} replica(s)", basis, complete_k8s_object=True,
+            )
+        )
+        if target.transport == "event_bus":
+            files.append(
+                GeneratedFile(
+                    "k8s/workers/event-consumer-deployment.yaml", dump(consumer_deployment(sizing, target, topic)),
+                    K8S, SERVICE, f"Deployment {CONSUMER}: consume_events with check_backlog", basis,
+                    complete_k8s_object=True,
+                )
+            )
+            files.append(
+                GeneratedFile(
+                    "k8s/workers/event-consumer-scaledobject.yaml", dump(stream_scaled_object(sizing, target)), K8S,
+                    SERVICE, f"KEDA ScaledObject {CONSUMER}: redis-streams lagCount {w.lag_count}, "
+                    f"{w.min_replicas}-{w.max_replicas} replicas", basis,
+                )
+            )
+        else:
+            files.append(
+                GeneratedFile(
+                    "k8s/workers/scaledobject.yaml", dump(queue_scaled_object(sizing, target)), K8S, SERVICE,
+                    f"KEDA ScaledObject {WORKER}: redis listLength {w.list_length}, "
+                    f"{w.min_replicas}-{w.max_replicas} replicas", basis,
+                )
+            )
+    if TUTOR in forms:
+        statements = [(f"ASPECTS_ROUTING[{k!r}]", v) for k, v in settings_values["ASPECTS_ROUTING"].items()]
+        statements += [(k, v) for k, v in settings_values.items() if k != "ASPECTS_ROUTING"]
+        files.append(
+            GeneratedFile(
+                "tutor/patches/openedx-common-settings.py",
+                python_assignments(statements, "aspects_scaling_config: ASPECTS_ROUTING for the Aspects workers"),
+                TUTOR, SERVICE, "Tutor patch openedx-common-settings: ASPECTS_ROUTING and batching",
+                f"Queue {target.queue}.{batching}",
+            )
+        )
+        variant = celery_variant(sizing, target)
+        if variant is not None:
+            name, entry = variant
+            variants = {service: dict(v) for service, v in CELERY_DEFAULT_VARIANTS.items()}
+            variants["lms"][name] = entry
+            values = {
+                "CELERY_MULTIQUEUE_ENABLED": True,
+                "CELERY_ENABLE_KEDA_AUTOSCALING": True,
+                "CELERY_WORKER_VARIANTS": variants,
+            }
+            files.append(
+                GeneratedFile(
+                    "tutor/workers-config.yml", dump(values), TUTOR, SERVICE,
+                    f"tutor-contrib-celery variant lms/{name}: KEDA {w.min_replicas}-{w.max_replicas} "
+                    f"replicas, listLength {w.list_length}", basis,
+                )
+            )
+    return files
+
+
+__all__ = ["DEDICATED_QUEUE", "consumer_command", "generate", "routing_settings"]

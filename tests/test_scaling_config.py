@@ -1,0 +1,513 @@
+"""
+``aspects_scaling_config``: the generated files are valid for the systems that consume them.
+
+* complete Kubernetes objects: kubernetes-validate, strict, newest Kubernetes it ships;
+* ClickHouseInstallation, ClickHouseKeeperInstallation, ScaledObject: jsonschema against
+  the operators' CRDs from ``ASPECTS_SCHEMAS_DIR`` (the test fails, never skips, without it),
+  made strict the way the API server prunes: an unknown field is an error here;
+* Tutor values: the keys and types the consuming plugins read; Python patches are
+  executed against the names they run beside (real Celery for the beat schedule).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from celery import Celery
+from celery.schedules import crontab
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from aspects_routing.conf import parse
+from aspects_routing.scaling.configgen import ConfigOptions, plan
+from aspects_routing.scaling.configgen.service import summary
+from aspects_routing.scaling.sizing import Measured
+
+MEASURED = Measured(
+    events_per_second=120.0,
+    task_arrival_per_second=120.0,
+    mean_task_runtime_seconds=0.2,
+    worker_concurrency=4,
+    aspects_workers=2,
+    rows_per_day=3_000_000.0,
+    bytes_per_row=180.0,
+    storage_bytes=40 * 1024**3,
+    superset_query_p95_seconds=75.0,
+    batching_enabled=False,
+)
+
+CRDS = {
+    "ClickHouseInstallation": "altinity/clickhouseinstallations.clickhouse.altinity.com.crd.yaml",
+    "ClickHouseKeeperInstallation": "altinity/clickhousekeeperinstallations.clickhouse-keeper.altinity.com.crd.yaml",
+    "ScaledObject": "keda/keda.sh_scaledobjects.crd.yaml",
+}
+
+
+def _files(**options):
+    source = options.pop("source", MEASURED)
+    result = plan(ConfigOptions(**options), source=source)
+    return result, {f.path: f for f in result.files}
+
+
+def _docs(files, suffixes=(".yaml", ".yml")):
+    for path, f in files.items():
+        if path.startswith("k8s/") and path.endswith(suffixes):
+            for doc in yaml.safe_load_all(f.content):
+                if "kind" in doc:  # the ASPECTS_ROUTING snippet is settings, not an object
+                    yield path, f, doc
+
+
+# ---------------------------------------------------------------- Kubernetes objects
+
+def _kubernetes_version():
+    return kubernetes_validate.latest_version()
+
+
+@pytest.mark.parametrize("transport", ["celery", "event_bus"])
+@pytest.mark.parametrize("profile", ["small", "large"])
+def test_complete_kubernetes_objects_validate_strictly(profile, transport):
+    _result, files = _files(
+        profile=profile, source=replace(MEASURED, transport=transport), storage_class="aspects-ssd=ebs.csi.aws.com"
+    )
+    version = _kubernetes_version()
+    validated = set()
+    for path, generated, doc in _docs(files):
+        if not generated.complete_k8s_object:
+            continue
+        kubernetes_validate.validate(doc, version, strict=True)
+        validated.add(doc["kind"])
+    expected = {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "StorageClass"}
+    assert expected <= validated, validated
+
+
+def test_patches_fit_the_deployment_schema():
+    """Partial Deployments (patches) merged into a minimal Deployment still validate strictly."""
+    _result, files = _files(profile="large")
+    version = _kubernetes_version()
+    patches = [doc for _path, generated, doc in _docs(files) if doc["kind"] == "Deployment"
+               and not generated.complete_k8s_object]
+    assert {p["metadata"]["name"] for p in patches} == {"ralph", "superset", "superset-worker", "superset-worker-beat"}
+    for patch in patches:
+        container = copy.deepcopy(patch["spec"]["template"]["spec"]["containers"][0])
+        container["image"] = "example/image:1"
+        for var in container.get("env", []):
+            if var.get("value") is None:
+                var.pop("value", None)  # null deletes Tutor's literal value when merged
+        merged = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": patch["metadata"],
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/name": patch["metadata"]["name"]}},
+                "template": {
+                    "metadata": {"labels": {"app.kubernetes.io/name": patch["metadata"]["name"]}},
+                    "spec": {"containers": [container]},
+                },
+            },
+        }
+        kubernetes_validate.validate(merged, version, strict=True)
+
+
+# ---------------------------------------------------------------- CRDs
+
+def _schemas_dir() -> Path:
+    value = os.environ.get("ASPECTS_SCHEMAS_DIR")
+    if not value:
+        pytest.fail(
+            "ASPECTS_SCHEMAS_DIR is not set: set it to the directory holding the operators' CRDs "
+            "(here: ASPECTS_SCHEMAS_DIR=/work/shared/schemas; CI points it at the shared schemas)."
+        )
+    return Path(value)
+
+
+def _strict(schema):
+    """Reject unknown fields where the API server would prune them (structural schemas)."""
+    if isinstance(schema, dict):
+        schema = {k: _strict(v) for k, v in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+def _crd_validator(kind: str):
+    path = _schemas_dir() / CRDS[kind]
+    assert path.is_file(), f"{path} is missing from ASPECTS_SCHEMAS_DIR"
+    crd = next(d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "CustomResourceDefinition")
+    assert crd["spec"]["names"]["kind"] == kind
+    versions = {v["name"]: v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"]}
+    return crd["spec"]["group"], versions
+
+
+def _validate_custom(doc):
+    group, versions = _crd_validator(doc["kind"])
+    api_group, version = doc["apiVersion"].split("/")
+    assert api_group == group
+    assert version in versions, f"{doc['kind']} {version} is not served by the CRD ({list(versions)})"
+    jsonschema.validate(doc, _strict(versions[version]))
+
+
+@pytest.mark.parametrize("transport", ["celery", "event_bus"])
+@pytest.mark.parametrize("profile", ["small", "large"])
+def test_custom_resources_validate_against_the_operators_crds(profile, transport):
+    _result, files = _files(profile=profile, source=replace(MEASURED, transport=transport), storage_class="fast")
+    kinds = []
+    for _path, _generated, doc in _docs(files):
+        if doc["kind"] in CRDS:
+            _validate_custom(doc)
+            kinds.append(doc["kind"])
+    assert sorted(kinds) == sorted(["ClickHouseInstallation", "ClickHouseKeeperInstallation", "ScaledObject"])
+
+
+def test_strict_crd_validation_catches_a_typo():
+    """The strict check can fail: a misspelt field is rejected, as the API server would drop it."""
+    _result, files = _files(profile="large")
+    chi = yaml.safe_load(files["k8s/clickhouse/installation.yaml"].content)
+    chi["spec"]["configuration"]["clusters"][0]["layout"]["replicaCount"] = 2
+    with pytest.raises(jsonschema.ValidationError):
+        _validate_custom(chi)
+    bad_name = yaml.safe_load(files["k8s/clickhouse/installation.yaml"].content)
+    bad_name["spec"]["configuration"]["clusters"][0]["name"] = "a-cluster-name-too-long"
+    with pytest.raises(jsonschema.ValidationError):
+        _validate_custom(bad_name)
+
+
+def test_clickhouse_layout_follows_the_profile():
+    _small, files = _files(profile="small")
+    large_plan, large = _files(profile="large")
+    keeper = yaml.safe_load(files["k8s/clickhouse/keeper.yaml"].content)
+    keeper_large = yaml.safe_load(large["k8s/clickhouse/keeper.yaml"].content)
+    assert keeper["spec"]["configuration"]["clusters"][0]["layout"]["replicasCount"] == 1
+    assert keeper_large["spec"]["configuration"]["clusters"][0]["layout"]["replicasCount"] == 3
+    anti = keeper_large["spec"]["templates"]["podTemplates"][0]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == "kubernetes.io/hostname"
+    chi = yaml.safe_load(large["k8s/clickhouse/installation.yaml"].content)
+    assert chi["spec"]["configuration"]["zookeeper"]["nodes"] == [{"host": "keeper-aspects", "port": 2181}]
+    assert chi["spec"]["configuration"]["clusters"][0]["layout"]["replicasCount"] == 2
+    claim = chi["spec"]["templates"]["volumeClaimTemplates"][0]
+    assert (claim["provisioner"], claim["reclaimPolicy"]) == ("Operator", "Retain")
+    assert claim["spec"]["resources"]["requests"]["storage"] == f"{large_plan.sizing.clickhouse.volume_gi}Gi"
+    values = yaml.safe_load(large["tutor/clickhouse-config.yml"].content)
+    assert values["RUN_CLICKHOUSE"] is False
+    assert values["CLICKHOUSE_HOST"] == "clickhouse-aspects"
+    assert values["CLICKHOUSE_CLUSTER_DDL_NODE_HOST"] == "chi-aspects-aspects-0-0"
+
+
+# ---------------------------------------------------------------- workers
+
+def test_worker_consumes_only_the_aspects_queue_and_keda_scales_it():
+    result, files = _files(service="workers")
+    deployment = yaml.safe_load(files["k8s/workers/deployment.yaml"].content)
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    queues = [a for a in args if a.startswith("--queues=")]
+    assert queues == ["--queues=edx.lms.core.aspects"]
+    scaled = yaml.safe_load(files["k8s/workers/scaledobject.yaml"].content)
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == "edx.lms.core.aspects"
+    assert trigger["metadata"]["listLength"] == str(result.sizing.workers.list_length)
+    assert scaled["spec"]["minReplicaCount"] == result.sizing.workers.min_replicas
+    assert scaled["spec"]["maxReplicaCount"] == result.sizing.workers.max_replicas
+    # The snippet is valid ASPECTS_ROUTING for this plugin's own parser.
+    snippet = yaml.safe_load(files["k8s/workers/aspects-routing-settings.yml"].content)
+    parsed = parse(snippet["ASPECTS_ROUTING"])
+    assert parsed.problems == () and parsed.queue == "edx.lms.core.aspects"
+    assert snippet["EVENT_ROUTING_BACKEND_BATCHING_ENABLED"] is True
+
+
+@override_settings(ASPECTS_ROUTING={"TRANSPORT": "event_bus"})
+def test_event_bus_consumer_scales_on_lag_and_checks_backlog():
+    result, files = _files(service="workers", source=replace(MEASURED, transport="event_bus"))
+    consumer = yaml.safe_load(files["k8s/workers/event-consumer-deployment.yaml"].content)
+    args = consumer["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:4] == ["python", "manage.py", "lms", "consume_events"]
+    extra = yaml.safe_load(args[args.index("--extra") + 1])
+    assert extra == {"consumer_name": "$(POD_NAME)", "check_backlog": True}
+    scaled = yaml.safe_load(files["k8s/workers/event-consumer-scaledobject.yaml"].content)
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "redis-streams"
+    # tests/settings sets EVENT_BUS_TOPIC_PREFIX = "test": the stream carries the prefix.
+    assert trigger["metadata"]["stream"] == "test-analytics"
+    assert trigger["metadata"]["consumerGroup"] == "event_routing_backends"
+    assert trigger["metadata"]["lagCount"] == str(result.sizing.workers.lag_count)
+
+
+def test_tutor_worker_variant_and_settings_patch():
+    result, files = _files(service="workers", format="tutor")
+    assert all(path.startswith("tutor/") for path in files)
+    values = yaml.safe_load(files["tutor/workers-config.yml"].content)
+    assert values["CELERY_MULTIQUEUE_ENABLED"] is True and values["CELERY_ENABLE_KEDA_AUTOSCALING"] is True
+    variants = values["CELERY_WORKER_VARIANTS"]
+    # Setting the value replaces the plugin's default variants whole: they are kept.
+    assert {"high", "high_mem"} <= set(variants["lms"]) and {"high", "low"} <= set(variants["cms"])
+    aspects = variants["lms"]["aspects"]  # tutor-contrib-celery maps variant X to queue edx.lms.core.X
+    types = {"min_replicas": int, "max_replicas": int, "list_length": int, "enable_keda": bool, "extra_params": dict}
+    assert set(aspects) == set(types)
+    for key, kind in types.items():
+        assert type(aspects[key]) is kind, key  # pylint: disable=unidiomatic-typecheck
+    assert all(isinstance(v, str) for v in aspects["extra_params"].values())
+    assert aspects["list_length"] == result.sizing.workers.list_length
+    namespace = {"ASPECTS_ROUTING": {}}
+    exec(compile(files["tutor/patches/openedx-common-settings.py"].content, "patch", "exec"), namespace)  # noqa: S102
+    assert parse(namespace["ASPECTS_ROUTING"]).problems == ()
+    assert namespace["EVENT_ROUTING_BACKEND_BATCH_SIZE"] == result.sizing.batching.batch_size
+
+
+# ---------------------------------------------------------------- Ralph and pod-autoscaling
+
+POD_AUTOSCALING_TYPES = {
+    # tutor-contrib-pod-autoscaling's AUTOSCALING_ATTRS_TYPE (tutorpod_autoscaling/hooks.py)
+    "enable_hpa": (bool,),
+    "memory_request": (str,),
+    "cpu_request": (float, int),
+    "memory_limit": (str,),
+    "cpu_limit": (float, int),
+    "min_replicas": (int,),
+    "max_replicas": (int,),
+    "avg_cpu": (int,),
+    "avg_memory": (str,),
+    "enable_vpa": (bool,),
+}
+
+
+def test_pod_autoscaling_entries_have_every_key_with_its_type():
+    result, files = _files(format="tutor", profile="large")
+    entries = yaml.safe_load(files["tutor/pod-autoscaling-config.yml"].content)["POD_AUTOSCALING_EXTRA_SERVICES"]
+    assert set(entries) == {"ralph", "superset", "superset-worker"}
+    for name, entry in entries.items():
+        assert set(POD_AUTOSCALING_TYPES) <= set(entry) <= set(POD_AUTOSCALING_TYPES) | {"behavior"}, name
+        for key, kinds in POD_AUTOSCALING_TYPES.items():
+            assert isinstance(entry[key], kinds) and not (kinds != (bool,) and isinstance(entry[key], bool)), (name, key)
+        assert entry["min_replicas"] <= entry["max_replicas"]
+    assert entries["ralph"]["min_replicas"] == result.sizing.ralph.min_replicas >= 2
+    assert entries["ralph"]["avg_memory"] == ""  # Ralph scales on CPU only
+    assert entries["superset"]["avg_memory"].endswith("Mi")
+
+
+def test_ralph_hpa_min_two_and_pdb():
+    result, files = _files(service="ralph", format="k8s", replicas=1)
+    hpa = yaml.safe_load(files["k8s/ralph/hpa.yaml"].content)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "ralph"
+    assert hpa["spec"]["minReplicas"] == 2  # --replicas 1 cannot drop Ralph below fault tolerance
+    assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == result.sizing.ralph.cpu_target_percent
+    pdb = yaml.safe_load(files["k8s/ralph/pdb.yaml"].content)
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+# ---------------------------------------------------------------- Superset
+
+def _superset_config_namespace():
+    """The names Aspects' superset_config.py defines before the superset-config patch runs."""
+
+    class CeleryConfig:  # pylint: disable=too-few-public-methods
+        BROKER_URL = "redis://superset-redis:6379/3"
+        CELERY_RESULT_BACKEND = "redis://superset-redis:6379/4"
+        CELERYD_PREFETCH_MULTIPLIER = 1
+        CELERYBEAT_SCHEDULE = {"reports.scheduler": {"task": "reports.scheduler", "schedule": crontab(minute="*")}}
+
+    return {
+        "CeleryConfig": CeleryConfig,
+        "crontab": crontab,
+        "REDIS_HOST": "superset-redis",
+        "REDIS_PORT": "6379",
+        "REDIS_PASSWORD": "",
+        "REDIS_RESULTS_DB": "4",
+    }
+
+
+def test_superset_patches_configure_async_queries_and_warmup():
+    result, files = _files(service="superset", format="tutor")
+    assert result.sizing.superset.async_queries  # p95 75 s > 60 s web timeout
+    namespace = _superset_config_namespace()
+    exec(compile(files["tutor/patches/superset-config.py"].content, "superset-config", "exec"), namespace)  # noqa: S102
+    schedule = namespace["CeleryConfig"].CELERYBEAT_SCHEDULE
+    warmup = schedule["cache-warmup"]
+    assert warmup["task"] == "cache-warmup"
+    assert warmup["kwargs"]["strategy_name"] == "top_n_dashboards"
+    assert isinstance(warmup["schedule"], crontab)
+    assert "reports.scheduler" in schedule
+    assert namespace["GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"]["CACHE_TYPE"] == "RedisCache"
+    assert namespace["GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"]["CACHE_REDIS_HOST"] == "superset-redis"
+    assert len(namespace["GLOBAL_ASYNC_QUERIES_JWT_SECRET"]) >= 32
+    # Real Celery loads the old upper-case names without refusing a mix, and sees the entry.
+    app = Celery("superset", set_as_current=False)
+    app.config_from_object(namespace["CeleryConfig"])
+    assert "cache-warmup" in app.conf.beat_schedule
+    docker = {"FEATURE_FLAGS": {"ALERT_REPORTS": True}}
+    exec(compile(files["tutor/patches/superset-config-docker.py"].content, "docker", "exec"), docker)  # noqa: S102
+    assert docker["FEATURE_FLAGS"] == {"ALERT_REPORTS": True, "GLOBAL_ASYNC_QUERIES": True}
+    db = yaml.safe_load(files["tutor/superset-config.yml"].content)
+    assert {"SUPERSET_DB_HOST", "SUPERSET_DB_PORT", "SUPERSET_DB_NAME", "SUPERSET_DB_USERNAME"} == set(db)
+    assert isinstance(db["SUPERSET_DB_PORT"], int)
+    override = list(yaml.safe_load_all(files["tutor/patches/k8s-override.yml"].content))
+    assert [d["metadata"]["name"] for d in override] == ["superset", "superset-worker", "superset-worker-beat"]
+    for doc in override:
+        env = {e["name"]: e for e in doc["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert set(env) == {"REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"}
+        assert "secretKeyRef" in env["REDIS_PASSWORD"]["valueFrom"]
+
+
+def test_superset_hpas_never_for_beat():
+    _result, files = _files(service="superset", format="k8s")
+    targets = [doc["spec"]["scaleTargetRef"]["name"] for _p, _g, doc in _docs(files)
+               if doc["kind"] == "HorizontalPodAutoscaler"]
+    assert sorted(targets) == ["superset", "superset-worker"]
+    for _p, _g, doc in _docs(files):
+        if doc["kind"] == "HorizontalPodAutoscaler":
+            assert [m["resource"]["name"] for m in doc["spec"]["metrics"]] == ["cpu", "memory"]
+
+
+def test_no_async_queries_when_superset_is_fast():
+    result, files = _files(service="superset", format="tutor", source=replace(MEASURED, superset_query_p95_seconds=2.0))
+    assert not result.sizing.superset.async_queries
+    assert "tutor/patches/superset-config-docker.py" not in files
+    assert "GLOBAL_ASYNC_QUERIES" not in files["tutor/patches/superset-config.py"].content
+    assert "cache-warmup" in files["tutor/patches/superset-config.py"].content
+
+
+# ---------------------------------------------------------------- sizing flows into the files
+
+def test_more_events_never_shrink_the_generated_configs():
+    previous = None
+    for rate in (1, 10, 100, 1000, 5000):
+        _result, files = _files(profile="auto", source=Measured.nothing(), events_per_second=rate)
+        chi = yaml.safe_load(files["k8s/clickhouse/installation.yaml"].content)
+        layout = chi["spec"]["configuration"]["clusters"][0]["layout"]
+        volume = int(chi["spec"]["templates"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"][:-2])
+        ralph = yaml.safe_load(files["k8s/ralph/hpa.yaml"].content)["spec"]
+        scaled = yaml.safe_load(files["k8s/workers/scaledobject.yaml"].content)["spec"]
+        current = (
+            layout["shardsCount"] * volume, layout["replicasCount"], ralph["minReplicas"], ralph["maxReplicas"],
+            scaled["minReplicaCount"], scaled["maxReplicaCount"],
+        )
+        if previous is not None:
+            assert all(c >= p for c, p in zip(current, previous)), (rate, previous, current)
+        previous = current
+    assert previous[0] > 45 and previous[2] > 2  # the sweep reaches sizes above the floors
+
+
+def test_summary_states_every_input_and_file_without_secrets():
+    result, files = _files(profile="large", source=Measured.nothing())
+    text = summary(result, "written under X")
+    for item in result.sizing.inputs:
+        assert item.name in text and item.source in text
+    for path in files:
+        assert path in text
+    assert "assumed: nothing measured" in text
+    assert "Assumed (not measured, no flag): " in text
+    secret_line = next(line for line in files["tutor/patches/superset-config.py"].content.splitlines()
+                       if line.startswith("GLOBAL_ASYNC_QUERIES_JWT_SECRET"))
+    secret = secret_line.split("=", 1)[1].strip().strip("'")
+    assert secret not in text
+
+
+def test_flags_override_measurements_in_the_summary():
+    result, _files_ = _files(events_per_second=500, retention_days=90)
+    text = summary(result, "x")
+    assert result.sizing.input("events_per_second").value == 500
+    assert "flag --events-per-second" in text and "flag --retention-days" in text
+    assert result.sizing.input("mean_task_runtime_seconds").source == "measured"
+
+
+# ---------------------------------------------------------------- the command
+
+def _run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("aspects_scaling_config", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--service", "all", "--events-per-second", "-5"], "--events-per-second"),
+        (["--service", "all", "--events-per-second", "nan"], "--events-per-second"),
+        (["--service", "all", "--retention-days", "0"], "--retention-days"),
+        (["--service", "all", "--replicas", "0"], "--replicas"),
+        (["--service", "clickhouse", "--profile", "small", "--replicas", "3"], "--replicas"),
+        (["--service", "all", "--namespace", "Not_A_Namespace"], "--namespace"),
+        (["--service", "all", "--storage-class", "Bad Class"], "--storage-class"),
+        (["--service", "everything"], "--service"),
+        (["--service", "all", "--profile", "medium"], "--profile"),
+        (["--service", "all", "--format", "helm"], "--format"),
+    ],
+)
+def test_bad_flags_raise_command_error_and_write_nothing(tmp_path, args, flag):
+    out_dir = tmp_path / "out"
+    with pytest.raises(CommandError) as caught:
+        _run(*args, "--output", str(out_dir))
+    assert flag in str(caught.value)
+    assert not out_dir.exists()
+
+
+@override_settings(ASPECTS_ROUTING={"CLICKHOUSE_CLUSTER": "aspects_cluster_name"})
+def test_cluster_name_the_operator_would_reject_is_a_command_error(tmp_path):
+    from aspects_routing.conf import clear_config_cache  # pylint: disable=import-outside-toplevel
+
+    clear_config_cache()
+    try:
+        with pytest.raises(CommandError, match="CLICKHOUSE_CLUSTER"):
+            _run("--service", "clickhouse", "--profile", "small", "--output", str(tmp_path / "out"))
+        assert not (tmp_path / "out").exists()
+    finally:
+        clear_config_cache()
+
+
+def test_output_dir_atomic_no_overwrite_without_force(tmp_path, caplog):
+    caplog.set_level("DEBUG")
+    out_dir = tmp_path / "out"
+    stdout, _err = _run("--service", "all", "--profile", "large", "--output", str(out_dir))
+    first = _tree(out_dir)
+    assert "k8s/clickhouse/installation.yaml" in first and "tutor/patches/superset-config.py" in first
+    assert not [name for name in first if name.endswith(".tmp")]
+    assert "written under" in stdout and "Sizing inputs:" in stdout
+    secret_file = out_dir / "tutor/patches/superset-config.py"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+
+    with pytest.raises(CommandError, match="--force"):
+        _run("--service", "all", "--profile", "large", "--output", str(out_dir))
+    assert _tree(out_dir) == first  # nothing was written
+
+    stdout2, _err = _run("--service", "all", "--profile", "large", "--output", str(out_dir), "--force")
+    second = _tree(out_dir)
+    assert set(second) == set(first)
+    secret1 = _jwt(first["tutor/patches/superset-config.py"])
+    secret2 = _jwt(second["tutor/patches/superset-config.py"])
+    assert secret1 != secret2 and len(secret1) >= 32 and len(secret2) >= 32
+    for text in (stdout, stdout2, caplog.text):
+        assert secret1 not in text and secret2 not in text
+
+
+def _jwt(content: bytes) -> str:
+    namespace = _superset_config_namespace()
+    exec(compile(content.decode(), "superset-config", "exec"), namespace)  # noqa: S102
+    return namespace["GLOBAL_ASYNC_QUERIES_JWT_SECRET"]
+
+
+def test_stdout_output_has_files_and_summary_on_stderr():
+    stdout, stderr = _run("--service", "ralph", "--profile", "small")
+    assert "# ==> k8s/ralph/hpa.yaml <==" in stdout
+    assert "# ==> tutor/pod-autoscaling-config.yml <==" in stdout
+    assert "Sizing inputs:" in stderr and "Sizing inputs:" not in stdout
+    hpa_text = stdout.split("# ==> k8s/ralph/hpa.yaml <==\n", 1)[1].split("# ==>", 1)[0]
+    assert yaml.safe_load(hpa_text)["kind"] == "HorizontalPodAutoscaler"
