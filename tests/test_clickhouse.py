@@ -194,6 +194,11 @@ def test_seeded_table_gives_exact_rows_per_day_lag_and_projection(chdb):
     assert projection.growth_rows_per_day == sum(d.rows for d in complete) / len(complete)
     assert projection.growth_bytes_per_day == sum(d.compressed_bytes for d in complete) / len(complete)
     assert projection.projected_bytes == round(projection.growth_bytes_per_day * 365 * 1.5)
+    # What the sizing model reads from the section.
+    assert report.rows_per_day == projection.growth_rows_per_day
+    assert report.bytes_per_row == storage.bytes_on_disk / 36_000
+    assert report.storage_bytes == storage.bytes_on_disk
+    assert report.superset_query_p95_seconds is None  # chDB has no query_log
 
 
 def test_seeder_builds_the_aspects_schema_and_real_looking_statements(chdb):

@@ -47,6 +47,7 @@ from typing import Any, Callable, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aspects_routing.conf import CLUSTER_NAME_RE
+from aspects_routing.scaling.sizing import STORAGE_HEADROOM
 
 T = TypeVar("T")
 
@@ -54,7 +55,8 @@ DEFAULT_DATABASE = "xapi"
 DEFAULT_TABLE = "xapi_events_all"
 #: Aspects' ``ASPECTS_CLICKHOUSE_REPORT_USER`` default: the user Superset reads ClickHouse as.
 DEFAULT_SUPERSET_USERS = ("ch_report",)
-DEFAULT_HEADROOM = 1.5
+#: The sizing model's disk headroom, so the report's projection and the generated config agree.
+DEFAULT_HEADROOM = STORAGE_HEADROOM
 WINDOW_DAYS = 30
 STUCK_REPLICATION_TRIES = 100
 
@@ -314,6 +316,28 @@ class ClickHouseReport:  # pylint: disable=too-many-instance-attributes
     disks: Measured[tuple[DiskSpace, ...]]
     superset_queries: Measured[SupersetQueries]
     seconds: float
+
+    @property
+    def rows_per_day(self) -> float | None:
+        """Measured xAPI growth in rows/day (the sizing model's ``rows_per_day``), None if unmeasured."""
+        return self.projection.value.growth_rows_per_day if self.projection.ok else None
+
+    @property
+    def bytes_per_row(self) -> float | None:
+        """Bytes on disk per xAPI row (the sizing model's ``bytes_per_row``), None if unmeasured or empty."""
+        if not self.storage.ok or not self.storage.value.rows:
+            return None
+        return self.storage.value.bytes_on_disk / self.storage.value.rows
+
+    @property
+    def storage_bytes(self) -> int | None:
+        """Bytes on disk of the xAPI table on its largest replica, None if unmeasured."""
+        return self.storage.value.bytes_on_disk if self.storage.ok else None
+
+    @property
+    def superset_query_p95_seconds(self) -> float | None:
+        """p95 of Superset's queries, None if unreadable or there were none."""
+        return self.superset_queries.value.p95_seconds if self.superset_queries.ok else None
 
     def measurements(self) -> tuple[tuple[str, Measured], ...]:
         """Every measurement with its field name, in report order (for renderers)."""
