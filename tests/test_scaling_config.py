@@ -511,3 +511,34 @@ def test_stdout_output_has_files_and_summary_on_stderr():
     assert "Sizing inputs:" in stderr and "Sizing inputs:" not in stdout
     hpa_text = stdout.split("# ==> k8s/ralph/hpa.yaml <==\n", 1)[1].split("# ==>", 1)[0]
     assert yaml.safe_load(hpa_text)["kind"] == "HorizontalPodAutoscaler"
+
+
+# ---------------------------------------------------------------- measurements
+
+def test_auto_profile_sizes_from_the_scaling_reports_measurements():
+    """No injected measurement: the report's collect_measured runs against the test LMS."""
+    result = plan(ConfigOptions(service="workers", format="k8s"))
+    assert result.notes[0] == "Measured with the scaling report's collectors."
+    # The test LMS sets no EVENT_ROUTING_BACKEND_BATCHING_ENABLED override; event-routing-backends'
+    # plugin settings default it to False, and the report reads it.
+    assert result.sizing.input("batching_enabled").source == "measured"
+    assert result.sizing.input("aspects_workers").source == "measured"
+
+
+def test_failed_measurement_falls_back_without_leaking_the_error():
+    def broken():
+        raise ConnectionError("redis://aspects:hunter2-secret@redis:6379/0 refused")
+
+    result = plan(ConfigOptions(service="workers", format="k8s"), source=broken)
+    text = summary(result, "x")
+    assert "measurement failed (ConnectionError)" in text
+    assert "hunter2" not in text
+    assert result.sizing.input("events_per_second").source.startswith("assumed: ")
+
+
+def test_fixed_profiles_do_not_measure():
+    def must_not_run():
+        raise AssertionError("a fixed profile must not measure")
+
+    result = plan(ConfigOptions(service="workers", format="k8s", profile="small"), source=must_not_run)
+    assert result.notes[0].startswith("--profile small: nothing measured")

@@ -1,6 +1,7 @@
 """Unit tests of the pure sizing model (aspects_routing.scaling.sizing)."""
 
 import math
+import random
 from dataclasses import FrozenInstanceError, replace
 
 import pytest
@@ -208,3 +209,27 @@ def test_results_are_frozen():
     s = size(MEASURED)
     with pytest.raises(FrozenInstanceError):
         s.workers.workers = 1  # type: ignore[misc]
+
+
+def test_monotonic_from_random_measured_bases():
+    """Many random measurements: raising the event rate never lowers a capacity."""
+    rng = random.Random(20261127)
+    for _ in range(200):
+        base = Measured(
+            events_per_second=None,
+            task_arrival_per_second=None,
+            mean_task_runtime_seconds=rng.choice([None, rng.uniform(0.005, 3.0)]),
+            worker_concurrency=rng.choice([None, rng.randint(1, 16)]),
+            aspects_workers=rng.choice([None, rng.randint(0, 10)]),
+            rows_per_day=None,
+            bytes_per_row=rng.choice([None, rng.uniform(50, 800)]),
+            storage_bytes=rng.choice([None, rng.randint(0, 5 * 1024**4)]),
+            superset_query_p95_seconds=rng.choice([None, rng.uniform(0.1, 120)]),
+            batching_enabled=rng.choice([None, True, False]),
+            transport=rng.choice(["celery", "event_bus"]),
+            retention_days=rng.randint(1, 2000),
+        )
+        rates = sorted(rng.uniform(0, 20_000) for _ in range(6))
+        sized = [_capacities(size(base, overrides={"events_per_second": r})) for r in rates]
+        for before, after in zip(sized, sized[1:]):
+            assert all(a >= b for a, b in zip(after, before)), (base, before, after)
