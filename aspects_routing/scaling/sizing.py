@@ -36,6 +36,10 @@ TARGET_QUEUE_WAIT_SECONDS = 30.0
 #: (course launches, bulk re-sends of dispatch_bulk_events) exceed the measured
 #: peak; three times the peak absorbs them without an unbounded max.
 BURST_FACTOR = 3
+#: Autoscalers keep enough replicas for the average load (peak need x this,
+#: the average-to-peak ratio below) and add replicas as backlog builds, so
+#: off-peak hours do not hold peak capacity.
+MIN_REPLICAS_LOAD_RATIO = 0.25
 #: Never fewer than one worker on the Aspects queue: a queue with no consumer
 #: piles up unseen (the report flags it as critical).
 MIN_WORKERS = 1
@@ -412,7 +416,8 @@ def _workers(inputs: _Inputs, transport: str, events: float, arrival: float, rep
     # With the event bus, consume_events handles one event at a time per consumer.
     consumers = max(MIN_WORKERS, math.ceil(events * runtime / TARGET_UTILISATION))
     needed = consumers if transport == "event_bus" else workers
-    min_replicas = max(replicas, MIN_WORKERS) if replicas else needed
+    floor = max(MIN_WORKERS, math.ceil(needed * MIN_REPLICAS_LOAD_RATIO))
+    min_replicas = max(replicas, MIN_WORKERS) if replicas else floor
     max_replicas = max(min_replicas + 1, needed * BURST_FACTOR)
     per_replica_rate = concurrency * TARGET_UTILISATION / runtime if runtime > 0 else arrival or 1.0
     list_length = max(1, math.ceil(per_replica_rate * TARGET_QUEUE_WAIT_SECONDS))
@@ -422,14 +427,14 @@ def _workers(inputs: _Inputs, transport: str, events: float, arrival: float, rep
         explanation = (
             f"consume_events replicas = ceil({events:g} events/s x {runtime:g} s / {TARGET_UTILISATION}) = {consumers}; "
             f"KEDA adds one per {lag_count} pending events ({TARGET_QUEUE_WAIT_SECONDS:g} s of one consumer's work); "
-            f"max = {BURST_FACTOR} x peak."
+            f"min = ceil({consumers} x {MIN_REPLICAS_LOAD_RATIO}) for the average load, max = {BURST_FACTOR} x peak."
         )
     else:
         explanation = (
             f"slots = ceil({arrival:g} tasks/s x {runtime:g} s / {TARGET_UTILISATION}) = {slots} (Little's law); "
             f"workers = ceil({slots} / {concurrency} per worker) = {workers}; "
             f"KEDA adds one per {list_length} queued tasks ({TARGET_QUEUE_WAIT_SECONDS:g} s of one worker's work); "
-            f"max = {BURST_FACTOR} x peak."
+            f"min = ceil({workers} x {MIN_REPLICAS_LOAD_RATIO}) for the average load, max = {BURST_FACTOR} x peak."
         )
     if replicas:
         explanation += f" Min replicas {min_replicas} from --replicas."
@@ -447,14 +452,18 @@ def _workers(inputs: _Inputs, transport: str, events: float, arrival: float, rep
 
 
 def _ralph(events: float, replicas: int | None) -> RalphSizing:
-    needed = max(RALPH_MIN_REPLICAS, math.ceil(events / RALPH_STATEMENTS_PER_SECOND_PER_REPLICA))
-    min_replicas = max(RALPH_MIN_REPLICAS, replicas) if replicas else needed
+    peak = math.ceil(events / RALPH_STATEMENTS_PER_SECOND_PER_REPLICA)
+    needed = max(RALPH_MIN_REPLICAS, peak)
+    floor = max(RALPH_MIN_REPLICAS, math.ceil(peak * MIN_REPLICAS_LOAD_RATIO))
+    min_replicas = max(RALPH_MIN_REPLICAS, replicas) if replicas else floor
     max_replicas = max(min_replicas + 1, needed * BURST_FACTOR)
     explanation = (
-        f"min = max({RALPH_MIN_REPLICAS} for fault tolerance, ceil({events:g} statements/s / "
-        f"{RALPH_STATEMENTS_PER_SECOND_PER_REPLICA:g} per replica)) = {needed}"
-        + (f", raised to {min_replicas} by --replicas" if replicas and min_replicas != needed else "")
-        + f"; max = {BURST_FACTOR} x that; scale on CPU at {RALPH_CPU_TARGET_PERCENT} %."
+        f"peak = ceil({events:g} statements/s / {RALPH_STATEMENTS_PER_SECOND_PER_REPLICA:g} per replica) = {peak}; "
+        f"min = max({RALPH_MIN_REPLICAS} for fault tolerance, ceil({peak} x {MIN_REPLICAS_LOAD_RATIO}) for the "
+        f"average load) = {floor}"
+        + (f", set to {min_replicas} by --replicas" if replicas else "")
+        + f"; max = {BURST_FACTOR} x max({RALPH_MIN_REPLICAS}, peak) = {max_replicas}; "
+        f"scale on CPU at {RALPH_CPU_TARGET_PERCENT} %."
     )
     return RalphSizing(
         events, min_replicas, max_replicas, RALPH_CPU_TARGET_PERCENT, RALPH_MEMORY_TARGET_PERCENT,
