@@ -21,10 +21,14 @@ from aspects_routing.conf import parse
 from aspects_routing.scaling.collectors.clickhouse import (
     ClickHouseReport,
     DayVolume,
+    PartitionStorage,
+    bytes_per_row,
     collect_clickhouse,
+    daily_volumes,
     project_storage,
     quote_identifier,
     redact_dsn,
+    summarise_storage,
     system_table,
     target_from_dsn,
     target_from_settings,
@@ -126,6 +130,28 @@ def test_projection_arithmetic():
     assert projection.projected_bytes == 375_000 * 365 * 1.5
     assert project_storage(daily[-1:], today, 365) is None  # only today: no complete day
     assert project_storage((DayVolume(date(2026, 11, 26), 5, None),), today, 365) is None  # no sizes
+
+
+def test_storage_is_sized_on_the_largest_replica():
+    partitions = (
+        PartitionStorage("ch-0", "202610", 1_000, 200_000, 1_000_000, 3),
+        PartitionStorage("ch-0", "202611", 500, 120_000, 600_000, 2),
+        PartitionStorage("ch-1", "202610", 1_000, 210_000, 1_000_000, 5),
+        PartitionStorage("ch-1", "202611", 400, 100_000, 480_000, 9),  # lagging replica: smaller
+    )
+    storage = summarise_storage(partitions)
+    assert (storage.rows, storage.bytes_on_disk, storage.active_parts, storage.partitions, storage.replicas) == (
+        1_500, 320_000, 5, 2, 2
+    )
+    assert storage.total_bytes_all_replicas == 630_000
+    # Bytes per row of each month from the replica holding most of it.
+    assert bytes_per_row(partitions) == {"202610": 200.0, "202611": 240.0}
+    daily = daily_volumes(date(2026, 11, 2), {date(2026, 10, 31): 10, date(2026, 11, 1): 5}, bytes_per_row(partitions), 3)
+    assert daily == (
+        DayVolume(date(2026, 10, 31), 10, 2_000),
+        DayVolume(date(2026, 11, 1), 5, 1_200),
+        DayVolume(date(2026, 11, 2), 0, 0),
+    )
 
 
 def test_plan_is_exact_deterministic_and_has_rhythm():

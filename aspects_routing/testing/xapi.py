@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -314,8 +315,6 @@ def seed_xapi_events(  # pylint: disable=too-many-arguments
     (UTC, whole seconds). With ``create`` the database and table are created first.
     Returns the exact rows per UTC day and the newest ``emission_time``.
     """
-    import time  # pylint: disable=import-outside-toplevel
-
     end = (end or datetime.now(timezone.utc).replace(microsecond=0)).astimezone(timezone.utc)
     plan = plan_hours(days=days, events_per_day=events_per_day, end=end, seed=seed)
     if create:
