@@ -347,10 +347,11 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_down_server_is_unavailable_and_secret_free():
-    dsn = f"http://{USER}:{PASSWORD}@127.0.0.1:{closed_port()}/xapi"
+@pytest.mark.parametrize("scheme", ["http", "clickhouse", "https", "clickhouses"])
+def test_down_server_is_unavailable_and_secret_free(scheme):
+    dsn = f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{closed_port()}/xapi"
     report = collect_clickhouse(dsn, timeout=5)
-    assert report.unavailable.startswith("cannot connect to http://127.0.0.1:")
+    assert report.unavailable.startswith(f"cannot connect to {scheme}://127.0.0.1:")
     assert all(str(item).startswith("unavailable: ") for _name, item in report.measurements())
     output = every_output(report)
     assert PASSWORD not in output and USER not in output

@@ -129,13 +129,14 @@ class ClickHouseTarget:
 def target_from_dsn(dsn: str) -> ClickHouseTarget:
     """
     A target from ``http(s)://user:pass@host:port/db``, ``clickhouse://...`` (HTTP, or HTTPS on
-    port 443/8443 or with ``?secure=true``) or ``chdb://...`` (embedded chDB: ``chdb:///path`` or
+    port 443/8443 or with ``?secure=true``), ``clickhouses://...`` (HTTPS) or ``chdb://...`` (embedded chDB: ``chdb:///path`` or
     ``chdb://memory``). An HTTP DSN's path names the xAPI database (default ``xapi``).
     """
     parts = urlsplit(dsn)
-    if parts.scheme not in ("http", "https", "clickhouse", "chdb"):
+    if parts.scheme not in ("http", "https", "clickhouse", "clickhouses", "chdb"):
         raise ValueError(
-            f"unsupported ClickHouse DSN scheme {parts.scheme!r}; use http://, https://, clickhouse:// or chdb://"
+            f"unsupported ClickHouse DSN scheme {parts.scheme!r}; "
+            "use http://, https://, clickhouse://, clickhouses:// or chdb://"
         )
     database = DEFAULT_DATABASE
     if parts.scheme != "chdb" and parts.path.strip("/"):
@@ -177,7 +178,11 @@ def connect(target: ClickHouseTarget, *, timeout: float = 10.0):
     if parts.scheme == "chdb":
         return clickhouse_connect.get_client(dsn=target.dsn)
     query = dict(parse_qsl(parts.query))
-    secure = parts.scheme == "https" or str(query.pop("secure", "")).lower() == "true" or parts.port in (443, 8443)
+    secure = (
+        parts.scheme in ("https", "clickhouses")
+        or str(query.pop("secure", "")).lower() == "true"
+        or parts.port in (443, 8443)
+    )
     host = parts.hostname or "localhost"
     return clickhouse_connect.get_client(
         interface="https" if secure else "http",
