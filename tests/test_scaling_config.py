@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -236,7 +237,7 @@ def test_event_bus_consumer_scales_on_lag_and_checks_backlog():
     consumer = yaml.safe_load(files["k8s/workers/event-consumer-deployment.yaml"].content)
     args = consumer["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:4] == ["python", "manage.py", "lms", "consume_events"]
-    extra = yaml.safe_load(args[args.index("--extra") + 1])
+    extra = json.loads(args[args.index("--extra") + 1])
     assert extra == {"consumer_name": "$(POD_NAME)", "check_backlog": True}
     scaled = yaml.safe_load(files["k8s/workers/event-consumer-scaledobject.yaml"].content)
     trigger = scaled["spec"]["triggers"][0]

@@ -12,7 +12,6 @@ Tutor: tutor-contrib-celery's worker variant for the queue (KEDA) and the
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aspects_routing.scaling.configgen.common import (
@@ -30,23 +29,15 @@ from aspects_routing.scaling.configgen.common import (
     resources,
 )
 from aspects_routing.scaling.sizing import Sizing
+from aspects_routing.transport import consumer_command
 
 WORKER = "aspects-worker"
 CONSUMER = "aspects-event-consumer"
 SERVICE = "workers"
 #: Recycle worker processes like Tutor's lms-worker does, to bound memory growth.
 MAX_TASKS_PER_CHILD = 100
-
-
-def consumer_command(topic: str, group: str, consumer_name: str) -> list[str]:
-    """
-    The ``consume_events`` command line for the xAPI consumer.
-
-    ``check_backlog`` is always on: a consumer restarted after a crash must first
-    read what its group left pending, or those events are skipped.
-    """
-    extra = json.dumps({"consumer_name": consumer_name, "check_backlog": True})
-    return ["python", "manage.py", "lms", "consume_events", "-t", topic, "-g", group, "--extra", extra]
+#: How the consumer container runs manage.py (the image's working directory is edx-platform).
+CONSUMER_MANAGE = ("python", "manage.py", "lms")
 
 
 def routing_settings(sizing: Sizing, target: Target) -> dict[str, Any]:
@@ -124,8 +115,10 @@ def consumer_deployment(sizing: Sizing, target: Target, topic: str) -> dict[str,
     """``consume_events`` replicas; each pod's name is its unique consumer name."""
     w = sizing.workers
     pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
-    # Kubernetes expands $(POD_NAME) in args from the env var above.
-    args = consumer_command(topic, target.consumer_group, "$(POD_NAME)")
+    # Kubernetes expands $(POD_NAME) in args from the env var declared above (it expands
+    # only variables declared in the container's env), so each replica has its own
+    # consumer name; the transport's command always passes check_backlog.
+    args = consumer_command(topic, target.consumer_group, "$(POD_NAME)", manage=CONSUMER_MANAGE)
     pod = _openedx_pod(CONSUMER, args, w.consumer_requests, w.consumer_limits, env_extra=(pod_name,))
     return _deployment(CONSUMER, target, w.min_replicas, pod)
 
@@ -275,4 +268,4 @@ def generate(sizing: Sizing, target: Target, forms: tuple[str, ...], topic: str)
     return files
 
 
-__all__ = ["DEDICATED_QUEUE", "consumer_command", "generate", "routing_settings"]
+__all__ = ["DEDICATED_QUEUE", "generate", "routing_settings"]
