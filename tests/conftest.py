@@ -99,3 +99,47 @@ def start_worker(tmp_path):
     yield start
     for worker in workers:
         worker.stop()
+
+
+def wait_for(predicate, timeout=60, interval=0.2) -> bool:
+    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+@pytest.fixture
+def spare_redis():
+    """Factory: ``spare_redis(password=None)`` starts a private redis-server the test may stop; all stop after."""
+    import shutil  # pylint: disable=import-outside-toplevel
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    from port_for import get_port  # pylint: disable=import-outside-toplevel
+    from pytest_redis.executor import RedisExecutor  # pylint: disable=import-outside-toplevel
+
+    started = []
+
+    def start(password=None):
+        executor = RedisExecutor(
+            executable=shutil.which("redis-server"),
+            databases=4,
+            redis_timeout=30,
+            loglevel="warning",
+            host="127.0.0.1",
+            port=get_port(None),
+            datadir=Path(tempfile.mkdtemp(prefix="aspects-spare-redis-")),
+            save="",
+            appendonly="no",
+            password=password,
+        )
+        executor.start()
+        started.append(executor)
+        return executor
+
+    yield start
+    for executor in started:
+        if executor.running():
+            executor.stop()
