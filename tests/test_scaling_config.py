@@ -543,3 +543,8 @@ def test_fixed_profiles_do_not_measure():
 
     result = plan(ConfigOptions(service="workers", format="k8s", profile="small"), source=must_not_run)
     assert result.notes[0].startswith("--profile small: nothing measured")
+
+
+def test_stdout_output_warns_when_it_prints_a_secret():
+    _stdout, stderr = _run("--service", "superset", "--profile", "large", "--format", "tutor")
+    assert "holds a generated secret and was printed to stdout" in stderr

@@ -27,21 +27,23 @@ class Command(BaseCommand):
     requires_system_checks: list = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--service", choices=(*SERVICES, "all"), required=True, help="Which service to configure.")
-        parser.add_argument(
+        add = parser.add_argument
+        add("--service", choices=(*SERVICES, "all"), required=True, help="Which service to configure.")
+        add(
             "--profile", choices=PROFILES, default="auto",
             help="auto (default): size from the scaling report's measurements; small or large: fixed layouts.",
         )
-        parser.add_argument("--format", choices=FORMATS, default="both", help="k8s manifests, Tutor values/patches, or both.")
-        parser.add_argument("--output", default=STDOUT, help="Directory to write into, or - for stdout (default).")
-        parser.add_argument("--events-per-second", type=float, help="Peak tracking events/s (overrides the measurement).")
-        parser.add_argument("--retention-days", type=int, help="Days of xAPI data kept (default: RETENTION_DAYS).")
-        parser.add_argument("--replicas", type=int, help="Minimum replicas of each autoscaled service; ClickHouse replicas.")
-        parser.add_argument(
-            "--storage-class", help="StorageClass for ClickHouse volumes; NAME=PROVISIONER also writes the StorageClass."
+        add("--format", choices=FORMATS, default="both", help="k8s manifests, Tutor values/patches, or both.")
+        add("--output", default=STDOUT, help="Directory to write into, or - for stdout (default).")
+        add("--events-per-second", type=float, help="Peak tracking events/s (overrides the measurement).")
+        add("--retention-days", type=int, help="Days of xAPI data kept (default: RETENTION_DAYS).")
+        add("--replicas", type=int, help="Minimum replicas of each autoscaled service; ClickHouse replicas.")
+        add(
+            "--storage-class",
+            help="StorageClass for ClickHouse volumes; NAME=PROVISIONER also writes the StorageClass.",
         )
-        parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help=f"Kubernetes namespace (default {DEFAULT_NAMESPACE}).")
-        parser.add_argument("--force", action="store_true", help="Overwrite files that already exist under --output.")
+        add("--namespace", default=DEFAULT_NAMESPACE, help=f"Kubernetes namespace (default {DEFAULT_NAMESPACE}).")
+        add("--force", action="store_true", help="Overwrite files that already exist under --output.")
 
     def handle(self, *args, **opts):
         options = ConfigOptions(

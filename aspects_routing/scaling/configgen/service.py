@@ -269,7 +269,12 @@ def plan(options: ConfigOptions, source: Measure = None, config: RoutingSettings
         shared = _pod_autoscaling_file(sizing, services)
         if shared is not None:
             files.append(shared)
-    return Plan(options, sizing, target, tuple(files), _notes(note, options, sizing, target))
+    notes = _notes(note, options, sizing, target)
+    sensitive = [f.path for f in files if f.sensitive]
+    if sensitive and options.output == STDOUT:
+        notes += (f"{', '.join(sensitive)} holds a generated secret and was printed to stdout; "
+                  "prefer --output DIR (written with mode 0600).",)
+    return Plan(options, sizing, target, tuple(files), notes)
 
 
 def _notes(note: str, options: ConfigOptions, sizing: model.Sizing, target: Target) -> tuple[str, ...]:
