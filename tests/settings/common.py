@@ -95,6 +95,8 @@ EVENT_BUS_CONSUMER = "edx_event_bus_redis.RedisEventConsumer"
 # A test may point the producer at a dead Redis to see send failures.
 EVENT_BUS_REDIS_CONNECTION_URL = os.environ.get("ASPECTS_TEST_EVENT_BUS_URL", BROKER_URL)
 EVENT_BUS_TOPIC_PREFIX = "test"
+# Below redis-py's 5 s default socket timeout (see aspects_routing.W082).
+EVENT_BUS_REDIS_CONSUMER_POLL_TIMEOUT = 1
 # edx-platform ships producer entries of its own; the event-bus transport must keep them.
 EVENT_BUS_PRODUCER_CONFIG = {
     "org.openedx.learning.certificate.created.v1": {
