@@ -164,13 +164,13 @@ def test_group_risks():
 ############################## producer side, in a real LMS process ##############################
 
 EMIT = """
-import django, json, sys
+import django, sys
 django.setup()
 from eventtracking import tracker
 from aspects_routing.metrics import flush
 with tracker.get_tracker().context("probe", {"user_id": 1, "username": "learner"}):
-    for i in range(3):
-        tracker.emit("edx.ui.lms.link_clicked", {"target_url": f"http://example.com/{i}"})
+    for url in sys.argv[1:]:
+        tracker.emit("edx.ui.lms.link_clicked", {"target_url": url})
     tracker.emit("edx.not.an.aspects.event", {})
 flush()
 """
@@ -179,8 +179,11 @@ STREAM = "test-analytics"  # EVENT_BUS_TOPIC_PREFIX "test" in tests.settings.com
 EVENT_BUS_YAML = json.dumps({"ASPECTS_ROUTING": {"QUEUE": "edx.lms.core.aspects", "TRANSPORT": "event_bus"}})
 
 
-def emit(**env):
-    subprocess.run([sys.executable, "-c", EMIT], cwd=ROOT, env=subprocess_env(**env), check=True, timeout=120)
+def emit(urls=("http://example.com/0", "http://example.com/1", "http://example.com/2"), **env):
+    """Emit one link_clicked event per URL (and one non-Aspects event) from a fresh test LMS process."""
+    subprocess.run(
+        [sys.executable, "-c", EMIT, *urls], cwd=ROOT, env=subprocess_env(**env), check=True, timeout=120
+    )
 
 
 def stream_event_names(client):

@@ -1,0 +1,251 @@
+"""
+Event-bus transport, consumer side: the real ``consume_events`` (openedx-events +
+edx-event-bus-redis) in a subprocess transforms tracking events with
+event-routing-backends and posts the xAPI statements to an LRS served by this
+test; stopping and restarting it with the documented command loses nothing, and
+restarting it without ``check_backlog`` loses the backlog.
+
+The consumer and the emitting processes share a SQLite file (users and the
+``RouterConfiguration``), migrated by Django's own ``migrate``.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from aspects_routing.metrics.event_bus import RISK_UNSAFE_START, read_event_bus_lag
+from aspects_routing.transport import consumer_command
+from tests.conftest import ROOT, subprocess_env
+from tests.test_event_bus import STREAM, emit
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = "tests.settings.tutor_event_bus"
+GROUP = "event_routing_backends"
+
+
+class LRS:
+    """A minimal xAPI LRS: records every statement PUT or POSTed to ``/statements``."""
+
+    def __init__(self):
+        self.statements = []
+        self.changed = threading.Condition()
+        lrs = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _store(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                statement = json.loads(body)
+                with lrs.changed:
+                    lrs.statements.extend(statement if isinstance(statement, list) else [statement])
+                    lrs.changed.notify_all()
+                return statement
+
+            def do_PUT(self):  # noqa: N802  (http.server's naming)
+                self._store()
+                self.send_response(204)
+                self.end_headers()
+
+            def do_POST(self):  # noqa: N802
+                statement = self._store()
+                ids = json.dumps([s.get("id") for s in (statement if isinstance(statement, list) else [statement])])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(ids.encode())
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def objects(self) -> list[str]:
+        with self.changed:
+            return [s["object"]["id"] for s in self.statements]
+
+    def wait_for(self, url: str, timeout: float = 90) -> list[str]:
+        """Block until the statement about ``url`` arrived; return every object id received so far."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while url not in [s["object"]["id"] for s in self.statements]:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no statement about {url} reached the LRS; got {self.objects()}")
+                self.changed.wait(left)
+        return self.objects()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SETUP = """
+import django, sys
+django.setup()
+from django.contrib.auth import get_user_model
+from django.db import connection
+from event_routing_backends.models import RouterConfiguration
+
+# edx-platform runs on MySQL, whose default collation compares case-insensitively;
+# event-routing-backends relies on it (routers are stored as "xAPI" and looked up
+# as "xapi"). SQLite compares bytes, so give that one column MySQL's behaviour.
+table = RouterConfiguration._meta.db_table
+with connection.cursor() as cursor:
+    sql = cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [table]).fetchone()[0]
+    cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_binary"')
+    cursor.execute(sql.replace('"backend_name" varchar(50) NOT NULL', '"backend_name" varchar(50) NOT NULL COLLATE NOCASE'))
+    cursor.execute(f'INSERT INTO "{table}" SELECT * FROM "{table}_binary"')
+    cursor.execute(f'DROP TABLE "{table}_binary"')
+
+get_user_model().objects.create(id=1, username="learner", email="learner@example.com")
+RouterConfiguration.objects.create(
+    backend_name=RouterConfiguration.XAPI_BACKEND, enabled=True, route_url=sys.argv[1]
+)
+"""
+
+
+@pytest.fixture
+def lrs():
+    server = LRS()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def lms_db(tmp_path, lrs):
+    """A migrated SQLite file with one learner and an xAPI router pointing at the test LRS."""
+    path = tmp_path / "lms.sqlite3"
+    env = subprocess_env(DJANGO_SETTINGS_MODULE=SETTINGS, ASPECTS_TEST_DB=path)
+    run = {"cwd": ROOT, "env": env, "check": True, "timeout": 180, "capture_output": True}
+    subprocess.run([sys.executable, "-m", "django", "migrate", "--noinput"], **run)
+    subprocess.run([sys.executable, "-c", SETUP, lrs.url], **run)
+    return path
+
+
+class Consumer:
+    """A real ``consume_events`` process."""
+
+    def __init__(self, argv, db, log_path):
+        self.argv = argv
+        self._log = open(log_path, "wb")  # pylint: disable=consider-using-with
+        self.log_path = log_path
+        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            argv,
+            cwd=ROOT,
+            env=subprocess_env(DJANGO_SETTINGS_MODULE=SETTINGS, ASPECTS_TEST_DB=db),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_consumer(tmp_path, lms_db, redis_client):
+    """``start_consumer(argv)``: run it and wait until it polls its group."""
+    consumers = []
+
+    def start(argv):
+        _wait(lambda: not _polling(redis_client), "the previous consumer to disconnect")
+        consumer = Consumer(argv, lms_db, tmp_path / f"consumer-{len(consumers)}.log")
+        consumers.append(consumer)
+        try:
+            # Once a client blocks in XREADGROUP, the consumer has created (or moved)
+            # its group: from then on, what is produced is for it. (A consumer shows
+            # in XINFO CONSUMERS only after its first delivery, so that cannot be used.)
+            _wait(lambda: _polling(redis_client), "the consumer to poll", consumer)
+        except RuntimeError:
+            consumer.stop()
+            raise
+        return consumer
+
+    yield start
+    for consumer in consumers:
+        consumer.stop()
+
+
+def _polling(client) -> bool:
+    return any(c.get("cmd") == "xreadgroup" for c in client.client_list())
+
+
+def _wait(condition, what: str, consumer=None, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if (consumer and consumer.proc.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}:\n{consumer.log() if consumer else ''}")
+        time.sleep(0.1)
+
+
+def documented(name: str) -> list[str]:
+    """The package's consumer command, run through this test LMS's manage.py equivalent."""
+    return consumer_command(consumer_name=name, manage=(sys.executable, "-m", "django"))
+
+
+def urls(prefix: str, n: int) -> list[str]:
+    return [f"http://example.com/{prefix}/{i}" for i in range(n)]
+
+
+def lag(settings):
+    settings.ASPECTS_ROUTING = {"TRANSPORT": "event_bus"}
+    return read_event_bus_lag(timeout=5)
+
+
+def test_statements_reach_the_lrs_and_a_restart_loses_nothing(lrs, start_consumer, settings):
+    first = start_consumer(documented("consumer-a"))
+    emit(urls("live", 2), DJANGO_SETTINGS_MODULE=SETTINGS)
+    assert lrs.wait_for(urls("live", 2)[-1]) == urls("live", 2)
+    first.stop()
+
+    # Produced while no consumer runs: waiting in the stream, counted as lag.
+    backlog = urls("while-down", 5)
+    emit(backlog, DJANGO_SETTINGS_MODULE=SETTINGS)
+    measured = lag(settings)
+    group = measured.group(GROUP)
+    assert (measured.length, group.lag, group.pending) == (7, 5, 0)
+    assert [c.name for c in group.consumers] == ["consumer-a"]
+
+    start_consumer(documented("consumer-b"))
+    assert lrs.wait_for(backlog[-1]) == urls("live", 2) + backlog
+    group = lag(settings).group(GROUP)
+    assert (group.lag, group.pending, group.unsafe_starts, group.skip_risks) == (0, 0, (), ())
+
+
+def test_a_restart_without_check_backlog_skips_the_backlog(lrs, start_consumer, settings):
+    start_consumer(documented("consumer-a")).stop()
+    backlog = urls("while-down", 4)
+    emit(backlog, DJANGO_SETTINGS_MODULE=SETTINGS)
+    assert lag(settings).group(GROUP).lag == 4
+
+    unsafe = documented("consumer-b")
+    unsafe[-1] = json.dumps({"consumer_name": "consumer-b"})  # what the openedx-events docs show: no check_backlog
+    start_consumer(unsafe)
+    marker = urls("after-restart", 1)
+    emit(marker, DJANGO_SETTINGS_MODULE=SETTINGS)
+    # The consumer reads the stream in order: had the backlog been delivered, it would be here before the marker.
+    assert lrs.wait_for(marker[0]) == marker
+
+    group = lag(settings).group(GROUP)
+    assert RISK_UNSAFE_START in group.skip_risks
+    assert [(s.consumer, s.skipped) for s in group.unsafe_starts] == [("consumer-b", 4)]
+    assert group.skipped == 4
