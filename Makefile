@@ -9,6 +9,9 @@ VENV ?= .venv
 # Python 3.12, as current Open edX runs; found on PATH or through pyenv.
 PYTHON ?= $(shell for c in python3.12 "env PYENV_VERSION=3.12.1 python3.12"; do \
 	$$c -c 'import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)' 2>/dev/null && break; done)
+# The operators' CRDs that generated configs are validated against (altinity/, keda/).
+ASPECTS_SCHEMAS_DIR ?= $(abspath ../shared/schemas)
+export ASPECTS_SCHEMAS_DIR
 PIP_COMPILE = $(VENV)/bin/pip-compile -q --allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links
 
 $(VENV)/.installed: requirements/test.txt setup.py

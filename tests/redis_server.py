@@ -8,6 +8,7 @@ and ``REDIS_URL`` points at it. This happens at plugin import, because the
 Django test settings read ``REDIS_URL`` before any fixture runs.
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -41,6 +42,7 @@ def _start_private_server() -> str:
         appendonly="no",
     )
     _EXECUTOR.start()
+    atexit.register(_EXECUTOR.stop)
     return f"redis://127.0.0.1:{port}/0"
 
 
@@ -55,8 +57,3 @@ def pytest_configure(config):  # pylint: disable=unused-argument
         redis.Redis.from_url(url, socket_timeout=5).ping()
     except redis.RedisError as exc:
         raise RuntimeError(f"Redis at REDIS_URL={url!r} does not answer: {exc}") from exc
-
-
-def pytest_unconfigure(config):  # pylint: disable=unused-argument
-    if _EXECUTOR is not None:
-        _EXECUTOR.stop()
