@@ -10,8 +10,6 @@ The consumer and the emitting processes share a SQLite file (users and the
 """
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +20,7 @@ import pytest
 
 from aspects_routing.metrics.event_bus import RISK_UNSAFE_START, read_event_bus_lag
 from aspects_routing.transport import consumer_command
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, Worker, subprocess_env
 from tests.test_event_bus import STREAM, emit
 
 pytestmark = pytest.mark.slow
@@ -131,13 +129,12 @@ def lms_db(tmp_path, lrs):
     return path
 
 
-class Consumer:
-    """A real ``consume_events`` process."""
+class Consumer(Worker):
+    """A real ``consume_events`` process (stopped and logged like the conftest's Celery worker)."""
 
-    def __init__(self, argv, db, log_path):
-        self.argv = argv
-        self._log = open(log_path, "wb")  # pylint: disable=consider-using-with
+    def __init__(self, argv, db, log_path):  # pylint: disable=super-init-not-called
         self.log_path = log_path
+        self._log = open(log_path, "wb")  # pylint: disable=consider-using-with
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
             argv,
             cwd=ROOT,
@@ -146,19 +143,6 @@ class Consumer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
 
 
 @pytest.fixture
