@@ -128,3 +128,19 @@ def check_metrics(app_configs=None, **kwargs):  # pylint: disable=unused-argumen
             )
         )
     return messages
+
+
+@checks.register()
+def check_event_bus(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """Event-bus transport: what cannot take effect, and what to set (E080-E086, W080, W082)."""
+    from aspects_routing.transport.checks import event_bus_checks  # pylint: disable=import-outside-toplevel
+
+    return event_bus_checks(get_config(), settings)
+
+
+@checks.register(deploy=True)
+def check_event_bus_skips(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """``check --deploy`` only (it reads the bus): consumer groups that skipped or may skip events (W081)."""
+    from aspects_routing.transport.checks import skip_risk_checks  # pylint: disable=import-outside-toplevel
+
+    return skip_risk_checks(get_config())
