@@ -248,3 +248,35 @@ def test_lag_of_a_stream_nobody_consumes(redis_client, settings):
     lag = read_event_bus_lag(timeout=2)
     assert (lag.backend, lag.measured, lag.stream, lag.length, lag.groups) == ("redis", True, STREAM, 3, ())
     assert "@" not in lag.location and lag.location.startswith("redis://127.0.0.1")
+
+
+def test_lag_and_producer_counters_on_the_metrics_endpoint(redis_client, settings, client):
+    """Scrape /aspects-routing/metrics: the lag gauges read the stream, the counters come from the store."""
+    # pylint: disable=import-outside-toplevel
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from aspects_routing.metrics.event_bus import EventBusLagCollector
+    from aspects_routing.metrics.exposition import register_collector, unregister_collector
+
+    emit(DJANGO_SETTINGS_MODULE="tests.settings.tutor_event_bus")
+    redis_client.xgroup_create(STREAM, "event_routing_backends", id="0")
+    redis_client.xreadgroup("event_routing_backends", "c1", {STREAM: ">"}, count=1)  # one delivered, not acked
+    token = "t" * 32
+    settings.ASPECTS_ROUTING = {"TRANSPORT": "event_bus", "METRICS_TOKEN": token}
+    register_collector(EventBusLagCollector)  # what the startup step does when TRANSPORT is "event_bus"
+    try:
+        response = client.get("/aspects-routing/metrics", HTTP_AUTHORIZATION=f"Bearer {token}")
+    finally:
+        unregister_collector(EventBusLagCollector)
+    assert response.status_code == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for s in family.samples
+    }
+    group = (("group", "event_routing_backends"), ("stream", STREAM))
+    assert samples[("aspects_event_bus_stream_length", (("stream", STREAM),))] == 3
+    assert samples[("aspects_event_bus_lag", group)] == 2
+    assert samples[("aspects_event_bus_pending", group)] == 1
+    sent = ("aspects_event_bus_events_sent_total", (("event", "edx.ui.lms.link_clicked"), ("topic", "analytics")))
+    assert samples[sent] == 3
