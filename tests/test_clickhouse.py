@@ -102,8 +102,10 @@ def test_cluster_name_is_validated_and_quoted():
     for bad in ("x`, system.users) --", "a b", "", "x'y"):
         with pytest.raises(ValueError):
             system_table("parts", bad)
-    with pytest.raises(ValueError):
-        quote_identifier("xapi; DROP TABLE x")
+    assert quote_identifier("xapi-prod") == "`xapi-prod`"
+    for bad in ("xapi; DROP TABLE x", "x`y", "x.y", "1abc"):
+        with pytest.raises(ValueError):
+            quote_identifier(bad)
 
 
 def test_bad_cluster_setting_is_a_system_check_error():

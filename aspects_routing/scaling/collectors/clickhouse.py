@@ -60,8 +60,8 @@ DEFAULT_HEADROOM = STORAGE_HEADROOM
 WINDOW_DAYS = 30
 STUCK_REPLICATION_TRIES = 100
 
-#: A database or table name: letters, digits and underscores.
-IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,190}$")
+#: A database or table name: letters, digits, ``_`` and ``-`` (safe inside back-quotes).
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,190}$")
 #: A cluster name as ``remote_servers`` declares it: letters, digits, ``_``, ``-`` and ``.``.
 CLUSTER_RE = CLUSTER_NAME_RE
 
@@ -71,7 +71,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def quote_identifier(name: str, pattern: re.Pattern = IDENTIFIER_RE) -> str:
     """``name`` back-quoted for SQL, after checking it against ``pattern`` (``ValueError`` if it fails)."""
     if not isinstance(name, str) or not pattern.match(name):
-        raise ValueError(f"{name!r} is not a valid ClickHouse name (letters, digits and _ only)")
+        raise ValueError(f"{name!r} is not a valid ClickHouse name (letters, digits, _ and - only)")
     return f"`{name}`"
 
 
