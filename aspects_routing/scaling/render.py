@@ -26,7 +26,7 @@ FORMATS = ("text", "json", "markdown")
 SCHEMA_VERSION = 1
 
 _SPARK = "▁▂▃▄▅▆▇█"
-_TITLES = {
+SECTION_TITLES = {
     "routing": "Routing",
     "throughput": "Throughput",
     "queues": "Backlog",
@@ -201,7 +201,7 @@ def data_blocks(data: Any, level: int = 3) -> list:
 
 def _section_blocks(report: Report, name: str) -> list:
     section = report.section(name)
-    title = f"{_TITLES[name]}"
+    title = f"{SECTION_TITLES[name]}"
     if section.status != "ok":
         return [Heading(title, 2), Lines((f"{section.status}: {section.reason}",))]
     blocks = [Heading(title, 2)]
