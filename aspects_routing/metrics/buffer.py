@@ -57,50 +57,47 @@ class Buffer:
     def __init__(self, max_series: int = DEFAULT_MAX_SERIES):
         self.max_series = max_series
         self._lock = threading.Lock()
-        self._minutes: dict[int, dict[Key, object]] = {}
-        self._series = 0
+        # (minute, kind, name, labels) -> count, or [bucket counts..., sum] for a histogram.
+        self._entries: dict[tuple, object] = {}
         self.dropped = 0
 
     def add(self, minute: int, name: str, labels: Labels, amount: int = 1) -> None:
         """Add ``amount`` to counter ``name{labels}`` in ``minute``."""
-        key = ("c", name, labels)
+        key = (minute, "c", name, labels)
         with self._lock:
-            entries = self._minutes.get(minute)
-            if entries is None:
-                entries = self._minutes[minute] = {}
-            if key in entries:
+            entries = self._entries
+            try:
                 entries[key] += amount
-            elif self._series < self.max_series:
-                entries[key] = amount
-                self._series += 1
-            else:
-                self.dropped += amount
+            except KeyError:
+                if len(entries) < self.max_series:
+                    entries[key] = amount
+                else:
+                    self.dropped += amount
 
     def observe(self, minute: int, name: str, labels: Labels, value: float) -> None:
         """Record ``value`` (seconds) in histogram ``name{labels}`` in ``minute``."""
-        key = ("h", name, labels)
+        key = (minute, "h", name, labels)
         index = bucket_index(value)
         with self._lock:
-            entries = self._minutes.get(minute)
-            if entries is None:
-                entries = self._minutes[minute] = {}
+            entries = self._entries
             histogram = entries.get(key)
             if histogram is None:
-                if self._series >= self.max_series:
+                if len(entries) >= self.max_series:
                     self.dropped += 1
                     return
                 # N_BUCKETS counts, then the sum of the observed values.
                 histogram = entries[key] = [0] * N_BUCKETS + [0.0]
-                self._series += 1
             histogram[index] += 1
             histogram[N_BUCKETS] += value
 
     def drain(self) -> Batch:
         """Take everything recorded so far (and the loss count) out of the buffer."""
         with self._lock:
-            minutes, self._minutes = self._minutes, {}
+            entries, self._entries = self._entries, {}
             dropped, self.dropped = self.dropped, 0
-            self._series = 0
+        minutes: dict[int, dict[Key, object]] = {}
+        for (minute, kind, name, labels), value in entries.items():
+            minutes.setdefault(minute, {})[(kind, name, labels)] = value
         return Batch(minutes=minutes, dropped=dropped)
 
     def lost(self, amount: int) -> None:
@@ -112,6 +109,5 @@ class Buffer:
     def reset(self) -> None:
         """Forget everything, with a fresh lock (used in a forked child)."""
         self._lock = threading.Lock()
-        self._minutes = {}
-        self._series = 0
+        self._entries = {}
         self.dropped = 0
