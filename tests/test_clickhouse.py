@@ -312,6 +312,73 @@ def test_system_tables_chdb_lacks_are_unavailable_and_the_rest_renders(chdb):
     assert report.lag.ok and report.daily.ok and report.storage.ok
 
 
+@pytest.fixture
+def server_only_tables(chdb):
+    """
+    ``system.query_log`` and ``system.asynchronous_metrics`` as a ClickHouse server has them (the
+    columns the collector reads, same types). chDB has neither but lets us create them, so the
+    collector's real SQL runs on them; they are dropped afterwards.
+    """
+    chdb.command(
+        "CREATE TABLE system.query_log (event_date Date, event_time DateTime, "
+        "type Enum8('QueryStart' = 1, 'QueryFinish' = 2, 'ExceptionBeforeStart' = 3, 'ExceptionWhileProcessing' = 4), "
+        "query_kind LowCardinality(String), user LowCardinality(String), http_user_agent String, "
+        "query_duration_ms UInt64) ENGINE = MergeTree ORDER BY event_time"
+    )
+    chdb.command(
+        "CREATE TABLE system.asynchronous_metrics (metric String, value Float64, description String) "
+        "ENGINE = MergeTree ORDER BY metric"
+    )
+    yield chdb
+    chdb.command("DROP TABLE system.query_log SYNC")
+    chdb.command("DROP TABLE system.asynchronous_metrics SYNC")
+
+
+def test_superset_p95_and_part_count_from_server_tables(server_only_tables):
+    chdb = server_only_tables
+    log = "INSERT INTO system.query_log SELECT toDate(t), t, {type:String}, {kind:String}, {user:String}, {ua:String}, d FROM "
+    superset_ms = list(range(1, 101))
+    chdb.command(
+        log + "(SELECT now() - toIntervalSecond(number * 10) AS t, number + 1 AS d FROM numbers(100))",
+        parameters={"type": "QueryFinish", "kind": "Select", "user": "ch_report", "ua": "clickhouse-connect/0.8"},
+    )
+    # Another user, but Superset's engine names itself in the user agent: counted.
+    chdb.command(
+        log + "(SELECT now() - toIntervalMinute(5) AS t, 5000 AS d)",
+        parameters={"type": "QueryFinish", "kind": "Select", "user": "analyst",
+                    "ua": "superset/4.1.1 clickhouse-connect/0.8.0 (lv:py/3.11; mode:sqlalchemy)"},
+    )
+    superset_ms.append(5000)
+    not_superset = [
+        ("QueryFinish", "Select", "ch_lms", "clickhouse-connect/0.8", "now() - toIntervalMinute(1)"),  # the LMS
+        ("QueryStart", "Select", "ch_report", "", "now() - toIntervalMinute(1)"),  # not finished
+        ("QueryFinish", "Insert", "ch_report", "", "now() - toIntervalMinute(1)"),  # not a read
+        ("QueryFinish", "Select", "ch_report", "", "now() - toIntervalMinute(61)"),  # before the window
+    ]
+    for kind_type, kind, user, agent, when in not_superset:
+        chdb.command(
+            log + f"(SELECT {when} AS t, 99999 AS d)",
+            parameters={"type": kind_type, "kind": kind, "user": user, "ua": agent},
+        )
+    chdb.command(
+        "INSERT INTO system.asynchronous_metrics VALUES ('MaxPartCountForPartition', 42, ''), ('Uptime', 9, '')"
+    )
+    expected_p95 = chdb.query(
+        "SELECT quantileExact(0.95)(d) FROM (SELECT arrayJoin({d:Array(UInt64)}) AS d)",
+        parameters={"d": superset_ms},
+    ).result_rows[0][0]
+
+    report = collect_clickhouse(chdb, database="xapi_sys", timeout=30)
+
+    superset = report.superset_queries.value
+    assert superset.queries == 101
+    assert superset.p95_seconds == expected_p95 / 1000
+    assert superset.users == ("ch_report",)
+    assert report.superset_query_p95_seconds == superset.p95_seconds
+    assert report.max_parts_per_partition.value == 42
+    assert report.max_parts_per_partition.source == "system.asynchronous_metrics"
+
+
 def test_unknown_cluster_leaves_the_xapi_measurements(chdb):
     seed_xapi_events(chdb, days=2, events_per_day=200, database="xapi_cluster", seed=2)
     report = collect_clickhouse(chdb, database="xapi_cluster", cluster="no_such_cluster", timeout=30)
