@@ -33,7 +33,13 @@ from aspects_routing.scaling.collectors.clickhouse import (
     target_from_dsn,
     target_from_settings,
 )
-from aspects_routing.testing.xapi import DEFAULT_TTL_EXPRESSION, plan_hours, rows_per_day, seed_xapi_events
+from aspects_routing.testing.xapi import (
+    DEFAULT_TTL_EXPRESSION,
+    create_xapi_table,
+    plan_hours,
+    rows_per_day,
+    seed_xapi_events,
+)
 
 PASSWORD = "Sup3r-Secret-Pw"
 USER = "ch_secret_user"
@@ -227,6 +233,24 @@ def test_seeded_table_gives_exact_rows_per_day_lag_and_projection(chdb):
     assert report.bytes_per_row == storage.bytes_on_disk / 36_000
     assert report.storage_bytes == storage.bytes_on_disk
     assert report.superset_query_p95_seconds is None  # chDB has no query_log
+
+
+def test_data_older_than_the_window_still_gives_the_lag(chdb):
+    end = (server_now(chdb) - timedelta(days=40)).replace(microsecond=0)
+    seed_xapi_events(chdb, days=2, events_per_day=100, end=end, seed=9, database="xapi_stale")
+    report = collect_clickhouse(chdb, database="xapi_stale", timeout=30)
+    assert report.lag.value.latest_event == end
+    assert report.lag.value.lag_seconds >= 40 * 86400
+    assert all(d.rows == 0 for d in report.daily.value)
+    assert report.storage.value.rows == 200
+    assert "complete UTC day" in report.projection.unavailable
+
+
+def test_empty_table_has_no_latest_event(chdb):
+    create_xapi_table(chdb, "xapi_empty")
+    report = collect_clickhouse(chdb, database="xapi_empty", timeout=30)
+    assert report.lag.ok and report.lag.value.latest_event is None and report.lag.value.lag_seconds is None
+    assert report.storage.value.rows == 0 and report.storage.value.replicas == 0
 
 
 def test_seeder_builds_the_aspects_schema_and_real_looking_statements(chdb):
