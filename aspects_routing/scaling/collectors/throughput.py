@@ -90,7 +90,8 @@ class QueueBacklog:  # pylint: disable=too-many-instance-attributes
     arrival_per_second: float | None  # Aspects tasks published to it (None: not measured)
     finish_per_second: float | None  # Aspects tasks finished from it
     trend_per_second: float | None  # arrival - finish: > 0 grows, < 0 shrinks
-    drain_seconds: float | None  # math.inf: never at the measured rates; None: unknown
+    drain_seconds: float | None  # math.inf: never at the measured rates (null in JSON); None: unknown
+    drains: bool | None  # False: never at the measured rates; None: unknown
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ def collect_backlog(config, queues: tuple[str, ...], aspects_queues: frozenset, 
         # Only Aspects tasks are counted: a platform queue's own traffic is not measured.
         if report is not None and queue in aspects_queues:
             arrival, finish = rates.get(queue, (0.0, 0.0))
+        drain = drain_seconds(depth, arrival, finish)
         backlog.append(
             QueueBacklog(
                 queue=queue,
@@ -180,7 +182,8 @@ def collect_backlog(config, queues: tuple[str, ...], aspects_queues: frozenset, 
                 arrival_per_second=arrival,
                 finish_per_second=finish,
                 trend_per_second=None if arrival is None or finish is None else arrival - finish,
-                drain_seconds=drain_seconds(depth, arrival, finish),
+                drain_seconds=drain,
+                drains=None if drain is None else not math.isinf(drain),
             )
         )
     return BacklogReport(
