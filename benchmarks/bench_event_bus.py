@@ -1,20 +1,23 @@
 """
 Event-bus benchmark (issue 4): LMS-side cost of one tracking event, event bus vs Celery.
 
-Both paths run the real packages in a test LMS process, against the same real
-Redis, and emit the same Aspects tracking event through ``eventtracking.tracker.emit``:
+Both paths run the real packages in one test LMS process (settings
+``tests.settings.tutor_event_bus``), against the same real Redis, and emit the
+same Aspects tracking event through event-tracking's ``Tracker.emit``:
 
-* Celery (``TRANSPORT`` "celery", event-routing-backends' default):
-  ``AsyncRoutingBackend`` runs the whitelist and publishes
-  ``eventtracking.tasks.send_event`` (``.delay``) to the Redis broker;
-* event bus (``TRANSPORT`` "event_bus"): ``EventBusRoutingBackend`` sends
-  ``TRACKING_EVENT_EMITTED``; openedx-events' handler has edx-event-bus-redis
-  serialize it (Avro) and ``XADD`` it to the stream.
+* Celery: a ``DjangoTracker`` built from event-routing-backends' default
+  ``event_transformer`` (``AsyncRoutingBackend``: whitelist, then
+  ``eventtracking.tasks.send_event.delay`` to the Redis broker);
+* event bus: the default tracker as aspects-routing rewired it
+  (``EventBusRoutingBackend``: ``TRACKING_EVENT_EMITTED``, openedx-events' handler,
+  edx-event-bus-redis Avro-serializes it and appends it to the stream with XADD).
 
-The aspects-routing hooks of each path are on (task metrics on the Celery
-publish, producer counters on the bus), as in production. Each path runs in its
-own process: warm-up, then ROUNDS rounds of EVENTS emits; the median round gives
-the per-event cost. The script checks that every event really reached Redis.
+The aspects-routing hooks of each path are on, as in production (task metrics on
+the Celery publish, producer counters on the bus). Rounds alternate between the
+two paths so that both see the same machine load (other processes share the
+2 cores); each round's wall time and process CPU time per event are recorded,
+and the medians are printed with their ratio. The script checks that every
+event reached Redis.
 
 Run: PYTHONPATH=. python benchmarks/bench_event_bus.py  (starts a private
 redis-server unless REDIS_URL is set; flushes DB 0 of it).
@@ -22,6 +25,7 @@ redis-server unless REDIS_URL is set; flushes DB 0 of it).
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -35,14 +39,24 @@ import redis  # noqa: E402  pylint: disable=wrong-import-position
 
 REDIS_URL = os.environ["REDIS_URL"]
 WARMUP = 300
-EVENTS = 2000
-ROUNDS = 5
+EVENTS = 1000
+ROUNDS = 10
 
-EMIT = """
-import json, statistics, sys, time, django
+BENCH = """
+import json, os, statistics, sys, time, django, redis
 django.setup()
+from django.conf import settings
 from eventtracking import tracker
+from eventtracking.django.django_tracker import DjangoTracker
+from event_routing_backends.utils.settings import event_tracking_backends_config
+
 warmup, events, rounds = map(int, sys.argv[1:4])
+settings.BENCH_CELERY_BACKENDS = event_tracking_backends_config(
+    settings, settings.EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS, settings.EVENT_TRACKING_BACKENDS_ALLOWED_CALIPER_EVENTS
+)
+trackers = {"celery": DjangoTracker(backends_settings_name="BENCH_CELERY_BACKENDS"), "event_bus": tracker.get_tracker()}
+assert type(trackers["celery"].backends["event_transformer"]).__name__ == "AsyncRoutingBackend"
+assert type(trackers["event_bus"].backends["event_transformer"]).__name__ == "EventBusRoutingBackend"
 context = {
     "user_id": 1, "username": "learner", "course_id": "course-v1:Org+Course+Run", "org_id": "Org",
     "path": "/event", "ip": "10.0.0.1", "agent": "Mozilla/5.0 (X11; Linux x86_64) bench",
@@ -50,56 +64,65 @@ context = {
 }
 data = {"target_url": "https://lms.example.com/courses/course-v1:Org+Course+Run/courseware/1",
         "current_url": "https://lms.example.com/courses/course-v1:Org+Course+Run/courseware/0"}
-t = tracker.get_tracker()
-with t.context("bench", context):
-    for _ in range(warmup):
-        t.emit("edx.ui.lms.link_clicked", data)
-    per_event = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(events):
+results = {path: {"wall": [], "cpu": [], "commands": 0} for path in trackers}
+stats = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+def redis_calls():
+    return sum(v["calls"] for v in stats.info("commandstats").values())
+
+
+for path, t in trackers.items():
+    with t.context("bench", context):
+        for _ in range(warmup):
             t.emit("edx.ui.lms.link_clicked", data)
-        per_event.append((time.perf_counter() - start) / events)
-print(json.dumps({"median": statistics.median(per_event), "rounds": per_event}))
+for _ in range(rounds):
+    for path, t in trackers.items():
+        with t.context("bench", context):
+            calls = redis_calls()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(events):
+                t.emit("edx.ui.lms.link_clicked", data)
+            results[path]["wall"].append((time.perf_counter() - wall) / events)
+            results[path]["cpu"].append((time.process_time() - cpu) / events)
+            # Minus the INFO call itself; the metrics flush thread may add a few.
+            results[path]["commands"] += redis_calls() - calls - 1
+print(json.dumps(results))
 """
-
-PATHS = {
-    "celery": "tests.settings.tutor_order",
-    "event_bus": "tests.settings.tutor_event_bus",
-}
-
-
-def run(path: str) -> dict:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE=PATHS[path], PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", EMIT, str(WARMUP), str(EVENTS), str(ROUNDS)],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
-    total = WARMUP + EVENTS * ROUNDS
-    if path == "celery":
-        landed = client.llen("edx.lms.core.aspects")  # tutor_order routes send_event there
-    else:
-        # EVENT_BUS_TOPIC_PREFIX "test" + topic "analytics". Entries added, not XLEN: the producer
-        # trims the stream to about EVENT_BUS_REDIS_STREAM_MAX_LEN (10,000) entries.
-        landed = client.xinfo_stream("test-analytics")["entries-added"]
-    assert landed == total, f"{path}: {landed} of {total} events reached Redis"
-    result["landed"] = landed
-    client.flushdb()
-    return result
 
 
 def main():
-    results = {path: run(path) for path in PATHS}  # the private redis-server stops at exit
-    print(f"LMS-side cost per tracking event, {EVENTS} events x {ROUNDS} rounds (median round), same Redis:")
-    for path, result in results.items():
-        rounds = ", ".join(f"{r * 1e6:.0f}" for r in result["rounds"])
-        print(f"  {path:9s}: {result['median'] * 1e6:8.1f} us/event  (rounds: {rounds} us; "
-              f"{result['landed']} events reached Redis)")
-    ratio = results["celery"]["median"] / results["event_bus"]["median"]
-    print(f"  event bus is {ratio:.2f}x cheaper than the Celery path (celery / event_bus; target >= 2x)")
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings.tutor_event_bus", PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", BENCH, str(WARMUP), str(EVENTS), str(ROUNDS)],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    results = json.loads(out.strip().splitlines()[-1])
+    total = WARMUP + EVENTS * ROUNDS
+    # tutor_order routes send_event to edx.lms.core.aspects. The stream is "test-analytics"
+    # (EVENT_BUS_TOPIC_PREFIX "test"); entries added, not XLEN: the producer trims the
+    # stream to about EVENT_BUS_REDIS_STREAM_MAX_LEN (10,000) entries.
+    landed = {
+        "celery": client.llen("edx.lms.core.aspects"),
+        "event_bus": client.xinfo_stream("test-analytics")["entries-added"],
+    }
+    client.flushdb()
+    for path, count in landed.items():
+        assert count == total, f"{path}: {count} of {total} events reached Redis"
+
+    print(f"LMS-side cost per tracking event: {ROUNDS} alternating rounds of {EVENTS} events per path "
+          f"after {WARMUP} warm-up events, same Redis; medians of the rounds:")
+    median = {path: {k: statistics.median(r[k]) for k in ("wall", "cpu")} for path, r in results.items()}
+    for path in ("celery", "event_bus"):
+        commands = results[path]["commands"] / (EVENTS * ROUNDS)
+        print(f"  {path:9s}: wall {median[path]['wall'] * 1e6:7.1f} us/event, "
+              f"CPU {median[path]['cpu'] * 1e6:7.1f} us/event, {commands:.2f} Redis commands/event  "
+              f"({landed[path]} events reached Redis)")
+    for kind in ("wall", "cpu"):
+        ratio = median["celery"][kind] / median["event_bus"][kind]
+        print(f"  {kind:4s}: event bus is {ratio:.2f}x cheaper than the Celery path (target >= 2x)")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,9 @@ def test_consumer_command_is_the_documented_safe_one():
     assert unsafe.safe is False
     with pytest.raises(ValueError, match="consumer_name"):
         consumer_command(consumer_name=" ")
+    # Other command lines that mention the command are not consumers (and never raise).
+    assert parse_consume_events_argv(["manage.py", "help", "consume_events"]) is None
+    assert parse_consume_events_argv(["manage.py", "consume_events", "-t", "a", "-g", "b", "--extra", "{bad"]) is None
 
 
 def test_group_risks():

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from django.core.management.base import CommandError
+
 from aspects_routing.conf import get_config
 from aspects_routing.metrics import count
 
@@ -109,8 +111,8 @@ def parse_consume_events_argv(argv: Sequence[str]) -> ConsumeEventsArgs | None:
     try:
         options, _unknown = parser.parse_known_args(rest)
         extra = json.loads(options.extra or "{}")
-    except (SystemExit, ValueError):
-        return None
+    except (SystemExit, ValueError, CommandError):
+        return None  # not a runnable consume_events command line (the command will say why)
     if not isinstance(extra, dict):
         return None
     return ConsumeEventsArgs(topic=options.topic[0], group=options.group_id[0], extra=extra)
