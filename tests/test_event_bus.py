@@ -283,3 +283,32 @@ def test_lag_and_producer_counters_on_the_metrics_endpoint(redis_client, setting
     assert samples[("aspects_event_bus_pending", group)] == 1
     sent = ("aspects_event_bus_events_sent_total", (("event", "edx.ui.lms.link_clicked"), ("topic", "analytics")))
     assert samples[sent] == 3
+
+
+def _tracking_log(name):
+    from datetime import datetime, timezone  # pylint: disable=import-outside-toplevel
+
+    from openedx_events.analytics.data import TrackingLogData  # pylint: disable=import-outside-toplevel
+
+    return TrackingLogData(name=name, timestamp=datetime.now(timezone.utc), data="{}", context="{}")
+
+
+def test_receiver_counts_consumed_events_and_a_producer_that_did_not_load(redis_client, settings):
+    """The counting receiver, called as Django calls it, in this process."""
+    # pylint: disable=import-outside-toplevel
+    from openedx_events.tooling import SIGNAL_PROCESSED_FROM_EVENT_BUS
+
+    from aspects_routing.metrics import flush
+    from aspects_routing.transport.producer_metrics import CONSUMED, count_tracking_event
+
+    settings.EVENT_BUS_PRODUCER_CONFIG = merge_producer_config({}, "analytics")
+    # openedx-events drops its cached producer on setting_changed; this path does not import.
+    settings.EVENT_BUS_PRODUCER = "no.such.module.create_producer"
+    with pytest.warns(UserWarning, match="EVENT_BUS_PRODUCER"):
+        count_tracking_event(None, tracking_log=_tracking_log("problem_check"), **{SIGNAL_PROCESSED_FROM_EVENT_BUS: False})
+    count_tracking_event(None, tracking_log=_tracking_log("problem_check"), **{SIGNAL_PROCESSED_FROM_EVENT_BUS: True})
+    assert flush()
+    found = counters()
+    assert found[(FAILED, (("event", "problem_check"), ("reason", "no_producer"), ("topic", "analytics")))] == 1
+    assert found[(CONSUMED, (("event", "problem_check"),))] == 1
+    assert not [series for series in found if series[0] == SENT]
