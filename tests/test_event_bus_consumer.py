@@ -233,3 +233,23 @@ def test_a_restart_without_check_backlog_skips_the_backlog(lrs, start_consumer, 
     assert RISK_UNSAFE_START in group.skip_risks
     assert [(s.consumer, s.skipped) for s in group.unsafe_starts] == [("consumer-b", 4)]
     assert group.skipped == 4
+
+
+def test_celery_tasks_queued_before_the_switch_are_still_delivered(lrs, lms_db, start_worker, redis_client):
+    """
+    Switching TRANSPORT to "event_bus" with send_event tasks still queued: a worker
+    running the new settings delivers them (its rebuilt tracker's event_transformer
+    hands them to the SyncEventsRouter), so the switch loses nothing.
+    """
+    queued = urls("queued-before-switch", 3)
+    emit(queued, DJANGO_SETTINGS_MODULE="tests.settings.tutor_order")  # the Celery transport
+    assert redis_client.llen("edx.lms.core.aspects") == 3
+    worker = start_worker("--pool=solo", DJANGO_SETTINGS_MODULE=SETTINGS, ASPECTS_TEST_DB=lms_db)
+    for url in queued:
+        lrs.wait_for(url)
+    assert sorted(lrs.objects()) == sorted(queued)
+    assert redis_client.llen("edx.lms.core.aspects") == 0
+    # Sent from inside send_event (sync router), not through a second Celery task.
+    log = worker.log()
+    assert log.count("Task eventtracking.tasks.send_event[") >= 3
+    assert "Task event_routing_backends.tasks.dispatch_event" not in log
