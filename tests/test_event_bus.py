@@ -312,3 +312,21 @@ def test_receiver_counts_consumed_events_and_a_producer_that_did_not_load(redis_
     assert found[(FAILED, (("event", "problem_check"), ("reason", "no_producer"), ("topic", "analytics")))] == 1
     assert found[(CONSUMED, (("event", "problem_check"),))] == 1
     assert not [series for series in found if series[0] == SENT]
+
+
+def test_lag_is_not_measured_without_a_reachable_bus(settings):
+    settings.ASPECTS_ROUTING = {"TRANSPORT": "event_bus"}
+    settings.EVENT_BUS_REDIS_CONNECTION_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1
+    lag = read_event_bus_lag(timeout=1)
+    assert (lag.backend, lag.measured, lag.reason) == ("redis", False, "not measured: ConnectionError")
+    assert "s3cret" not in repr(lag)
+    settings.EVENT_BUS_PRODUCER = "edx_event_bus_kafka.create_producer"
+    lag = read_event_bus_lag(timeout=1)
+    assert (lag.backend, lag.measured, lag.reason) == ("kafka", False, "not measured: confluent_kafka is not installed")
+
+
+def test_redacted_location():
+    from aspects_routing.metrics.event_bus import redacted_location  # pylint: disable=import-outside-toplevel
+
+    assert redacted_location("rediss://user:s3cret@redis.example.com:6380/2") == "rediss://redis.example.com:6380/2"
+    assert redacted_location("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

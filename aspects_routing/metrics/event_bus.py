@@ -273,22 +273,23 @@ def read_event_bus_lag(timeout: float = 2.0) -> EventBusLag:
 
     config = get_config()
     topic = config.event_bus_topic
+    producer = str(getattr(settings, "EVENT_BUS_PRODUCER", None) or "")
+    url = getattr(settings, "EVENT_BUS_REDIS_CONNECTION_URL", None)
+    backend = "kafka" if "kafka" in producer else "redis" if ("redis" in producer or url) else "none"
     try:
-        producer = getattr(settings, "EVENT_BUS_PRODUCER", None) or ""
-        if "kafka" in producer:
+        if backend == "kafka":
             return read_kafka_lag(topic, config.event_bus_consumer_group, timeout)
-        url = getattr(settings, "EVENT_BUS_REDIS_CONNECTION_URL", None)
-        if "redis" in producer or url:
-            if not url:
-                return EventBusLag("redis", False, "not measured: EVENT_BUS_REDIS_CONNECTION_URL is not set",
-                                   topic, stream_name(topic))
+        if backend == "redis" and url:
             return read_redis_lag(url, topic, config.metrics_key_prefix, timeout)
-        return EventBusLag("none", False, "not measured: no event bus is configured (EVENT_BUS_PRODUCER)",
-                           topic, stream_name(topic))
+        reason = (
+            "not measured: EVENT_BUS_REDIS_CONNECTION_URL is not set"
+            if backend == "redis"
+            else "not measured: no event bus is configured (EVENT_BUS_PRODUCER)"
+        )
+        return EventBusLag(backend, False, reason, topic, stream_name(topic))
     except Exception as exc:  # pylint: disable=broad-except
         # The report and the metrics endpoint must not break on a broken or absent bus.
-        return EventBusLag("redis" if "kafka" not in str(getattr(settings, "EVENT_BUS_PRODUCER", "")) else "kafka",
-                           False, f"not measured: {type(exc).__name__}", topic, stream_name(topic))
+        return EventBusLag(backend, False, f"not measured: {type(exc).__name__}", topic, stream_name(topic))
 
 
 class EventBusLagCollector:
