@@ -45,6 +45,8 @@ def test_transport_not_applied_in_this_process_is_reported(event_bus):
         ({"EVENT_BUS_REDIS_CONNECTION_URL": None}, "aspects_routing.E086"),
         ({"EVENT_BUS_CONSUMER": None}, "aspects_routing.W080"),
         ({"EVENT_BUS_REDIS_CONSUMER_POLL_TIMEOUT": 60}, "aspects_routing.W082"),
+        ({"EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS": ["problem_check", "my.custom.event"]},
+         "aspects_routing.W083"),
     ],
 )
 def test_each_mistake_has_its_check(event_bus, override, expected):

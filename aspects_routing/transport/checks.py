@@ -96,15 +96,36 @@ def _live_checks(settings) -> list:
                 id="aspects_routing.E084",
             )
         )
-    if not getattr(settings, "EVENT_BUS_TRACKING_LOGS", None):
+    on_bus = getattr(settings, "EVENT_BUS_TRACKING_LOGS", None)
+    fix = (
+        "Set EVENT_BUS_TRACKING_LOGS = set(EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS + "
+        "EVENT_TRACKING_BACKENDS_ALLOWED_CALIPER_EVENTS) after those lists are final."
+    )
+    if not on_bus:
         messages.append(
             checks.Error(
                 "EVENT_BUS_TRACKING_LOGS is empty: EventBusRoutingBackend sends only the events it names.",
-                hint="Set EVENT_BUS_TRACKING_LOGS = set(EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS + "
-                "EVENT_TRACKING_BACKENDS_ALLOWED_CALIPER_EVENTS), event-routing-backends' default.",
+                hint=fix,
                 id="aspects_routing.E085",
             )
         )
+    else:
+        allowed = set(getattr(settings, "EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS", None) or ()) | set(
+            getattr(settings, "EVENT_TRACKING_BACKENDS_ALLOWED_CALIPER_EVENTS", None) or ()
+        )
+        missing = sorted(allowed - set(on_bus))
+        if missing:
+            # event-routing-backends computes EVENT_BUS_TRACKING_LOGS in its common settings,
+            # before its production settings read the allowed lists from YAML.
+            messages.append(
+                checks.Warning(
+                    f"{len(missing)} event(s) allowed for xAPI/Caliper are not in EVENT_BUS_TRACKING_LOGS, so the "
+                    f"event bus drops them (the Celery path sent them): {', '.join(missing[:5])}"
+                    + (", ..." if len(missing) > 5 else "") + ".",
+                    hint=fix,
+                    id="aspects_routing.W083",
+                )
+            )
     return messages
 
 
