@@ -180,6 +180,10 @@ def _is_optional_str(value: Any) -> bool:
     return value is None or (isinstance(value, str) and bool(value.strip()))
 
 
+def _is_optional_http_url(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) > 8)
+
+
 def _is_bool(value: Any) -> bool:
     return isinstance(value, bool)
 
@@ -309,8 +313,8 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
         event_bus_consumer_group=parser.get(
             "EVENT_BUS_CONSUMER_GROUP", 21, _is_queue, "a consumer group name without spaces"
         ),
-        ralph_url=parser.get("RALPH_URL", 30, _is_optional_str, "None or an http(s) URL"),
-        superset_url=parser.get("SUPERSET_URL", 31, _is_optional_str, "None or an http(s) URL"),
+        ralph_url=parser.get("RALPH_URL", 30, _is_optional_http_url, "None or an http(s) URL"),
+        superset_url=parser.get("SUPERSET_URL", 31, _is_optional_http_url, "None or an http(s) URL"),
         clickhouse_cluster=parser.get(
             "CLICKHOUSE_CLUSTER",
             32,
