@@ -132,3 +132,11 @@ def test_event_bus_stream_without_the_xapi_group_is_critical(redis_client, event
     [finding] = [r for r in report.recommendations if r.area == "event_bus"]
     assert finding.severity == "critical" and "No consumer group" in finding.title
     assert "(does not exist yet)" in render(report, "text")
+
+
+def test_a_service_url_that_is_not_http_is_a_check_error_and_not_probed():
+    from aspects_routing.conf import parse  # pylint: disable=import-outside-toplevel
+
+    config = parse({"RALPH_URL": "ralph:8100", "SUPERSET_URL": "https://superset.example.com"})
+    assert config.ralph_url is None and config.superset_url == "https://superset.example.com"
+    assert [p.id for p in config.problems] == ["aspects_routing.E030"]
