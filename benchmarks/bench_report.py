@@ -52,7 +52,7 @@ def main(argv=None) -> int:  # pylint: disable=too-many-locals
     sys.path.insert(0, str(ROOT))
     # pylint: disable=import-outside-toplevel
     from demo.lrs import LrsStandIn
-    from demo.run import QUEUE, CeleryWorker, RedisServer, wait_drained
+    from demo.run import CeleryWorker, RedisServer, wait_drained
 
     out = Path(tempfile.mkdtemp(prefix="aspects-bench-report-"))
     redis_server = RedisServer(out / "redis")
@@ -113,7 +113,7 @@ def main(argv=None) -> int:  # pylint: disable=too-many-locals
         ping = statistics.median(ping_times)
         print(f"bench_report: {seed.rows:,} xAPI rows in chDB, {args.burst} tasks through a real worker "
               f"({'drained' if drained else 'NOT drained'}), {args.repeat} rounds, status {last.status}")
-        print(f"  sections in the last round: " + ", ".join(
+        print("  sections in the last round: " + ", ".join(
             f"{s.name} {s.status} {s.elapsed_seconds:.2f} s" for s in last.sections))
         print(f"  whole report + text render   median {whole:7.3f} s  (min {min(report_times):.3f}, "
               f"max {max(report_times):.3f})")

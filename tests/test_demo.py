@@ -19,8 +19,8 @@ from tests.conftest import ROOT, subprocess_env
 def test_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
     env = subprocess_env()
-    env.pop("REDIS_URL")  # the demo starts its own Redis; it must not need one
-    env.pop("DJANGO_SETTINGS_MODULE")
+    env.pop("REDIS_URL", None)  # the demo starts its own Redis; it must not need one
+    env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(
         [sys.executable, "-m", "demo", "--dir", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,

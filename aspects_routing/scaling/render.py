@@ -4,10 +4,9 @@ Renderers of the scaling report: ``text`` (aligned tables for a terminal),
 docs/readme/report.md).
 
 Text and markdown share one layout: the report is first turned into blocks
-(headings, key/value lists, tables, lines) and each format writes the blocks
-its own way. Section data are frozen dataclasses; their scalar fields become
-key/value lines, their tuples of dataclasses become tables, and long tuples of
-numbers (per-minute counts) become sparklines.
+(headings, key/value lists, tables, lines), one function per section, and each
+format writes the blocks its own way. Long tuples of numbers (per-minute counts)
+become sparklines. JSON serialises the section dataclasses themselves.
 """
 
 from __future__ import annotations
@@ -153,61 +152,12 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ")
-
-
-def _is_record_tuple(value: Any) -> bool:
-    return isinstance(value, tuple) and bool(value) and all(dataclasses.is_dataclass(v) for v in value)
-
-
-def _record_table(records: tuple) -> Table:
-    """A table of dataclass records: one column per field that is not itself a table."""
-    names = [
-        f.name
-        for f in dataclasses.fields(records[0])
-        if f.repr and not _is_record_tuple(getattr(records[0], f.name))
-    ]
-    return Table(tuple(_label(n) for n in names), tuple(tuple(fmt(getattr(r, n)) for n in names) for r in records))
-
-
-def data_blocks(data: Any, level: int = 3) -> list:
-    """Blocks for any frozen dataclass: scalars as pairs, record tuples as tables, nested as sub-parts."""
-    blocks: list = []
-    pairs = []
-    nested = []
-    for field in dataclasses.fields(data):
-        if not field.repr:
-            continue
-        value = getattr(data, field.name)
-        if _is_record_tuple(value):
-            nested.append((field.name, _record_table(value)))
-        elif dataclasses.is_dataclass(value):
-            nested.append((field.name, value))
-        elif isinstance(value, tuple) and not value and field.name.endswith("s"):
-            pairs.append((_label(field.name), "none"))
-        else:
-            pairs.append((_label(field.name), fmt(value)))
-    if pairs:
-        blocks.append(Pairs(tuple(pairs)))
-    for name, value in nested:
-        blocks.append(Heading(_label(name), level))
-        if isinstance(value, Table):
-            blocks.append(value)
-        else:
-            blocks.extend(data_blocks(value, level + 1))
-    return blocks
-
-
 def _section_blocks(report: Report, name: str) -> list:
     section = report.section(name)
-    title = f"{SECTION_TITLES[name]}"
+    title = SECTION_TITLES[name]
     if section.status != "ok":
         return [Heading(title, 2), Lines((f"{section.status}: {section.reason}",))]
-    blocks = [Heading(title, 2)]
-    special = _SPECIAL.get(name)
-    blocks.extend(special(section.data) if special else data_blocks(section.data))
-    return blocks
+    return [Heading(title, 2), *_SECTION_BLOCKS[name](section.data)]
 
 
 def _routing_blocks(routing) -> list:
@@ -458,7 +408,8 @@ def _event_bus_blocks(bus) -> list:
     return blocks
 
 
-_SPECIAL = {
+#: The layout of each section's data.
+_SECTION_BLOCKS = {
     "routing": _routing_blocks,
     "throughput": _throughput_blocks,
     "queues": _queues_blocks,
