@@ -40,8 +40,12 @@ class ReportOptions:
 
     @property
     def probe_timeout(self) -> float:
-        """Timeout of one network round trip (worker broadcast, HTTP probe, Redis call)."""
-        return max(0.2, min(2.0, self.timeout / 6))
+        """
+        Timeout of one network round trip (worker broadcast, HTTP probe, Redis call):
+        a sixth of the deadline, between 0.5 s (shorter, and busy workers miss the
+        broadcast, which would read as "no consumer") and 2 s.
+        """
+        return max(0.5, min(2.0, self.timeout / 6))
 
 
 @dataclass(frozen=True)
