@@ -228,3 +228,4 @@ def test_fmt_and_sparkline():
     assert sparkline(range(8)) == "▁▂▃▄▅▆▇█"
     assert sparkline([0, 0, 0]) == "▁▁▁"
     assert fmt(tuple(range(10))).startswith("▁")
+

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from aspects_routing.conf import ASPECTS_TASKS
+from aspects_routing.scaling.render import render
 from aspects_routing.scaling.report import ReportOptions, build_report, measured_from_sections
 
 ASPECTS_QUEUE = "edx.lms.core.aspects"  # tests.settings.edx_order
@@ -122,3 +123,26 @@ def test_dsn_and_no_clickhouse_together_is_an_error():
 def test_unknown_format_is_rejected():
     with pytest.raises(CommandError, match="--format"):
         call_command("aspects_scaling_report", "--format", "yaml", stdout=io.StringIO())
+
+
+def test_a_router_that_raises_makes_the_routing_section_unavailable(redis_client, celery_app):
+    """The platform's router is operator code: if it raises, the report still renders."""
+    def broken_router(name, args, kwargs, options, task=None, **kw):
+        raise RuntimeError("router bug")
+
+    def use_routes(routes):
+        celery_app.conf.task_routes = routes
+        celery_app.amqp.flush_routes()
+        # app.amqp.router is cached with the route table it was built from: rebuild it too.
+        celery_app.amqp.router = celery_app.amqp.Router()
+
+    routes = celery_app.conf.task_routes
+    use_routes((broken_router,))
+    try:
+        report = build_report(ReportOptions(timeout=10, clickhouse=False))
+    finally:
+        use_routes(routes)
+    routing = report.section("routing")
+    assert routing.status == "unavailable" and routing.reason == "RuntimeError: router bug"
+    assert report.section("queues").ok  # depths of the configured queues still come through
+    assert "unavailable: RuntimeError: router bug" in render(report, "text")

@@ -165,9 +165,14 @@ def _collectors(options: ReportOptions, config: RoutingSettings, app) -> dict[st
     # pylint: disable=import-outside-toplevel
     from aspects_routing.scaling.collectors import clickhouse_source, event_bus, routing, services, throughput
 
-    # Local work only (registry and router): no I/O before the threads start.
-    queues = throughput.backlog_queues(app, config)
-    aspects_queues = frozenset(routing.routed_queue(app, n) for n in routing.aspects_task_names(app, config))
+    # Local work only (registry and router): no I/O before the threads start. A router
+    # that raises here is reported by the routing section; the backlog falls back to
+    # the configured queues.
+    try:
+        queues = throughput.backlog_queues(app, config)
+        aspects_queues = frozenset(routing.routed_queue(app, n) for n in routing.aspects_task_names(app, config))
+    except Exception:  # pylint: disable=broad-except
+        queues, aspects_queues = tuple(config.queues), frozenset()
     aspects_queues |= frozenset(config.queues)
     probe = options.probe_timeout
     window = options.window_minutes
