@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import shutil
@@ -258,6 +259,9 @@ def main(argv=None) -> int:  # pylint: disable=too-many-locals,too-many-statemen
     os.environ.update(env)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    # The LMS's own log lines (e.g. platform-plugin-aspects saying edx-platform's models are
+    # missing from the test LMS) go to a file, so the terminal shows the demo and the report.
+    logging.basicConfig(filename=out / "lms.log", level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     worker = None
     try:
         import django  # pylint: disable=import-outside-toplevel
@@ -327,7 +331,7 @@ def main(argv=None) -> int:  # pylint: disable=too-many-locals,too-many-statemen
     print(f"  chDB database (xapi.xapi_events_all)  {out / 'chdb'}")
     print(f"  scaling report                         {out / 'report.txt'}, report.json, report.md")
     print(f"  sized configs                          {out / 'configs'}")
-    print(f"  Celery worker log                      {out / 'worker.log'}")
+    print(f"  Celery worker log, demo LMS log        {out / 'worker.log'}, {out / 'lms.log'}")
     print(f"  redis-server files (server stopped)    {out / 'redis'}")
     step("done")
     return 0

@@ -53,7 +53,7 @@ def test_demo_end_to_end(tmp_path):
     assert document["services"]["data"]["services"][0]["reachable"] is True
 
     # Files next to the report, and where they are is printed.
-    for name in ("report.txt", "report.json", "report.md", "worker.log"):
+    for name in ("report.txt", "report.json", "report.md", "worker.log", "lms.log"):
         assert (out / name).is_file(), name
     assert (out / "chdb").is_dir()
     configs = sorted(p.relative_to(out / "configs").as_posix() for p in (out / "configs").rglob("*") if p.is_file())
