@@ -8,12 +8,16 @@ signal                     what is recorded (labels ``task``, ``queue``)
 ``task_prerun``            started; queue wait = start - max(stamp, ETA);
                            APM attributes ``aspects_routing.queue`` and
                            ``aspects_routing.queue_wait_seconds``
-``task_postrun``           run time
-``task_success``           succeeded
+``task_postrun``           run time; succeeded when its state is SUCCESS
 ``task_failure``           failed (also sent by the worker's main process
                            for hard time limits and lost child processes)
 ``task_retry``             retried
 =========================  ===============================================
+
+Successes are counted from ``task_postrun`` (its ``state`` argument) rather
+than from ``task_success``: every connected signal costs a Celery dispatch per
+task, and success is the common case. Failures and retries, rarer, keep their
+own signals, which also cover the cases where ``task_postrun`` never runs.
 
 Only tasks the Aspects router routes are counted. Whether a task name is one is
 decided once and memoized, so any other task costs a single dict lookup. The
@@ -33,6 +37,8 @@ import time
 from datetime import datetime
 
 from celery import signals
+from celery.states import SUCCESS
+from edx_django_utils.monitoring import set_custom_attribute
 
 from aspects_routing.conf import on_config_cleared
 from aspects_routing.metrics import recorder
@@ -149,21 +155,22 @@ def on_task_prerun(task_id=None, task=None, **kwargs):
 
 
 def _set_apm_attributes(queue: str, wait: float | None) -> None:
-    from edx_django_utils.monitoring import set_custom_attribute  # pylint: disable=import-outside-toplevel
-
     set_custom_attribute("aspects_routing.queue", queue)
     if wait is not None:
         set_custom_attribute("aspects_routing.queue_wait_seconds", round(wait, 6))
 
 
-def on_task_postrun(task_id=None, task=None, **kwargs):
-    """Record the run time of a task started by :func:`on_task_prerun`."""
+def on_task_postrun(task_id=None, task=None, state=None, **kwargs):
+    """Record the run time of a task started by :func:`on_task_prerun`; count a success."""
     try:
         started = _in_flight.pop(task_id, None)
         if started is None:
             return
         begin, labels = started
-        recorder.observe(time.time(), RUNTIME, labels, time.monotonic() - begin)
+        now = time.time()
+        recorder.observe(now, RUNTIME, labels, time.monotonic() - begin)
+        if state == SUCCESS:
+            recorder.add(now, SUCCEEDED, labels)
     except Exception:  # pylint: disable=broad-except
         _errors.warning("aspects-routing could not record a run time")
 
@@ -180,13 +187,6 @@ def _outcome(metric: str, task, task_id) -> None:
         # lost child or a hard time limit (the request is pushed for it).
         labels = _labels(name, _request_queue(getattr(task, "request", None)))
     recorder.add(time.time(), metric, labels)
-
-
-def on_task_success(sender=None, **kwargs):
-    try:
-        _outcome(SUCCEEDED, sender, getattr(sender.request, "id", None))
-    except Exception:  # pylint: disable=broad-except
-        _errors.warning("aspects-routing could not count a success")
 
 
 def on_task_failure(sender=None, task_id=None, **kwargs):
@@ -212,7 +212,6 @@ _RECEIVERS = (
     (signals.before_task_publish, on_before_task_publish),
     (signals.task_prerun, on_task_prerun),
     (signals.task_postrun, on_task_postrun),
-    (signals.task_success, on_task_success),
     (signals.task_failure, on_task_failure),
     (signals.task_retry, on_task_retry),
     (signals.worker_process_shutdown, on_process_shutdown),
