@@ -17,7 +17,7 @@ from eventtracking import tasks as tracking_tasks
 from port_for import get_port
 
 from aspects_routing.metrics import flush
-from aspects_routing.scaling.render import render
+from aspects_routing.scaling.render import render, render_json, render_markdown, render_text
 from aspects_routing.scaling.report import ReportOptions, build_report
 from tests.conftest import ROOT, subprocess_env, wait_for
 
@@ -206,6 +206,26 @@ def test_no_secret_in_any_format(redis_client, settings, spare_redis):
     for key, out in outputs.items():
         for name, secret in SECRETS.items():
             assert secret not in out, (key, name)
+    # The sections themselves hold no secret either (the renderers' final scrub is a second line).
+    report = build_report(ReportOptions(timeout=10, clickhouse_dsn=dsn))
+    for raw in (render_text(report), render_json(report), render_markdown(report)):
+        for name, secret in SECRETS.items():
+            assert secret not in raw, name
+
+
+@pytest.mark.slow
+def test_a_password_in_the_metrics_url_query_never_reaches_the_output(redis_client, settings, spare_redis):
+    """redis-py also takes ``?password=``; whatever shows the store's URL, the output does not show it."""
+    metrics = spare_redis(password=SECRETS["redis"])
+    settings.ASPECTS_ROUTING = {
+        "QUEUE": ASPECTS_QUEUE,
+        "METRICS_REDIS_URL": f"redis://127.0.0.1:{metrics.port}/0?password={SECRETS['redis']}",
+    }
+    for fmt in ("text", "json", "markdown"):
+        out = _command_output("--format", fmt, "--timeout", "10", "--no-clickhouse")
+        assert SECRETS["redis"] not in out, fmt
+    document = json.loads(_command_output("--format", "json", "--timeout", "10", "--no-clickhouse"))
+    assert document["throughput"]["status"] == "ok"  # the store answered with that password
 
 
 def _command_output(*flags) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
+from aspects_routing.scaling.collectors.base import scrub
 from aspects_routing.scaling.report import SECTIONS, Report
 
 FORMATS = ("text", "json", "markdown")
@@ -538,5 +539,10 @@ RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdo
 
 
 def render(report: Report, fmt_name: str) -> str:
-    """Render ``report`` as ``fmt_name`` (one of :data:`FORMATS`)."""
-    return RENDERERS[fmt_name](report)
+    """
+    Render ``report`` as ``fmt_name`` (one of :data:`FORMATS`).
+
+    Sections already hold redacted URLs and scrubbed reasons; as a last line of
+    defence the whole output is scrubbed of the credentials the report knows of.
+    """
+    return scrub(RENDERERS[fmt_name](report), report.secrets)

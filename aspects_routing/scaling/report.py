@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from aspects_routing.conf import RoutingSettings, get_config
-from aspects_routing.scaling.collectors.base import Skipped, Unavailable, url_secrets
+from aspects_routing.scaling.collectors.base import Skipped, Unavailable, scrub, url_secrets
 
 #: Section names, in the order they are collected and rendered.
 SECTIONS = ("routing", "throughput", "queues", "event_bus", "clickhouse", "services")
@@ -77,6 +77,8 @@ class Report:
     recommendations: tuple  # of recommendations.Recommendation
     status: str  # "ok", "warning" or "critical"
     elapsed_seconds: float
+    # Credentials the report may have come across; the renderers mask them in their output.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def section(self, name: str) -> Section:
         """The section called ``name``."""
@@ -107,15 +109,6 @@ def _secrets(config: RoutingSettings, options: ReportOptions, app) -> tuple[str,
 
     found.extend(clickhouse_source.configured_secrets(options.clickhouse_dsn))
     return tuple(sorted({s for s in found if s}, key=len, reverse=True))
-
-
-def scrub(text: str | None, secrets: tuple[str, ...]) -> str | None:
-    """``text`` with every secret replaced by ``***``."""
-    if not text:
-        return text
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def _run_one(name: str, collect: Callable[[], Any], results: dict, secrets: tuple[str, ...]) -> None:
@@ -211,6 +204,7 @@ def build_report(options: ReportOptions | None = None) -> Report:
         recommendations=advice,
         status=recommendations.overall_status(advice),
         elapsed_seconds=round(time.perf_counter() - start, 3),
+        secrets=secrets,
     )
 
 

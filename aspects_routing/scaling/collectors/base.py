@@ -61,3 +61,12 @@ def url_secrets(url: str | None) -> tuple[str, ...]:
         if any(word in name.lower() for word in ("pass", "token", "secret", "key")):
             found.append(value)
     return tuple(s for s in found if len(s) >= 3)
+
+
+def scrub(text: str | None, secrets: tuple[str, ...]) -> str | None:
+    """``text`` with every one of ``secrets`` replaced by ``***`` (longest first)."""
+    if not text:
+        return text
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
