@@ -56,7 +56,7 @@ def consumer_extra(consumer_name: str, claim_idle_ms: int | None = None) -> dict
 def consumer_command(
     topic: str | None = None,
     group: str | None = None,
-    consumer_name: str = "$(HOSTNAME)",
+    consumer_name: str = "<pod-name>",
     *,
     manage: Sequence[str] = DEFAULT_MANAGE,
     claim_idle_ms: int | None = None,
@@ -66,8 +66,11 @@ def consumer_command(
 
     ``topic`` and ``group`` default to ``EVENT_BUS_TOPIC`` and
     ``EVENT_BUS_CONSUMER_GROUP``. ``consumer_name`` must be unique per running
-    consumer; the default ``$(HOSTNAME)`` is expanded by Kubernetes in a container's
-    ``command``/``args`` from the pod's environment. ``claim_idle_ms`` adds
+    consumer. The default ``<pod-name>`` is a placeholder for people to replace:
+    Kubernetes expands ``$(VAR)`` in ``command``/``args`` only for variables declared
+    in the container's ``env`` (the config generator declares ``POD_NAME`` from the
+    downward API and passes ``$(POD_NAME)``), and a shell would run ``$(HOSTNAME)``
+    as a command. ``claim_idle_ms`` adds
     ``claim_msgs_older_than``, so a new consumer takes over the messages a dead one
     had read but not acknowledged.
     """
