@@ -7,12 +7,16 @@ The stores used here are the real :class:`MemoryStore` (what runs when no Redis
 is configured) and a :class:`RedisStore` on the private test Redis.
 """
 
+import contextlib
 import json
 import threading
+import time
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
 from django.test import RequestFactory
+from edx_django_utils.monitoring import TelemetryBackend
+from edx_django_utils.monitoring.internal.backends import configured_backends
 from prometheus_client import CollectorRegistry
 
 from aspects_routing.metrics import api, count, exposition, flush, hooks, recorder, views
@@ -427,3 +431,74 @@ def test_protocol_1_and_2_requests_carry_the_publish_time():
     assert hooks.published_at(Proto1Request()) == 123.5
     assert hooks.published_at(proto2) == 456.25
     assert hooks.published_at(Proto2Request()) is None
+
+
+# ---------------------------------------------------------------- APM attributes and system checks
+
+
+class RecordingTelemetry(TelemetryBackend):
+    """A real OPENEDX_TELEMETRY backend (edx-django-utils' plugin point) that keeps what it is given."""
+
+    attributes: list = []
+
+    def set_attribute(self, key, value):
+        self.attributes.append((key, value))
+
+    def record_exception(self):
+        pass
+
+    def create_span(self, name, operation_name=None):
+        return contextlib.nullcontext()
+
+    def tag_root_span_with_error(self, exception):
+        pass
+
+    def set_local_root_span_name(self, name, group=None, priority=None):
+        pass
+
+
+@pytest.fixture
+def telemetry(settings):
+    settings.OPENEDX_TELEMETRY = [f"{__name__}.RecordingTelemetry"]
+    configured_backends.cache_clear()
+    RecordingTelemetry.attributes = []
+    yield RecordingTelemetry.attributes
+    configured_backends.cache_clear()
+
+
+def test_aspects_task_sets_apm_attributes(settings, telemetry):
+    settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "EXTRA_TASKS": ["tests.tasks.platform_task"]}
+    from tests.tasks import platform_task  # pylint: disable=import-outside-toplevel
+
+    # apply() runs the task through Celery's tracer here, with the worker's signals;
+    # the publish time a worker would read from the message is given as a header.
+    platform_task.apply(headers={hooks.HEADER: time.time() - 2.0})
+    keys = dict(telemetry)
+    assert "aspects_routing.queue" in keys
+    assert keys["aspects_routing.queue_wait_seconds"] >= 2.0
+    recorder.BUFFER.drain()
+
+
+def test_other_tasks_set_no_apm_attributes(settings, telemetry):
+    settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects"}
+    from tests.tasks import platform_task  # pylint: disable=import-outside-toplevel
+
+    platform_task.apply()
+    assert not [key for key, _ in telemetry if key.startswith("aspects_routing.")]
+
+
+def _check_ids(settings, routing, broker="redis://redis:6379/0"):
+    settings.ASPECTS_ROUTING = routing
+    settings.BROKER_URL = broker
+    from aspects_routing.checks import check_metrics  # pylint: disable=import-outside-toplevel
+
+    return [message.id for message in check_metrics()]
+
+
+def test_checks_warn_about_in_process_metrics_and_short_tokens(settings):
+    assert _check_ids(settings, {}) == []  # the Redis broker is the store
+    assert _check_ids(settings, {}, broker="amqp://guest:guest@rabbit//") == ["aspects_routing.W070"]
+    assert _check_ids(settings, {"METRICS_REDIS_URL": "redis://m:6379/2"}, broker="amqp://rabbit//") == []
+    assert _check_ids(settings, {"METRICS_TOKEN": "short"}) == ["aspects_routing.W071"]
+    assert _check_ids(settings, {"METRICS_TOKEN": "x" * 32}) == []
+    assert _check_ids(settings, {"METRICS_ENABLED": False}, broker="amqp://rabbit//") == []
