@@ -182,6 +182,9 @@ def test_redact_url_hides_credentials():
     assert redact_url("redis://:s3cret@redis:6379/2") == "redis://***@redis:6379/2"
     assert redact_url("redis://user:s3cret@redis/0") == "redis://***@redis/0"
     assert redact_url("redis://redis:6379/2") == "redis://redis:6379/2"
+    assert redact_url("redis://redis:6379/2?password=s3cret&db=2") == "redis://redis:6379/2?password=***&db=2"
+    assert redact_url("unix:///run/redis.sock?db=1&PASSWORD=s3cret") == "unix:///run/redis.sock?db=1&PASSWORD=***"
+    assert redact_url("rediss://u:p@redis/0?ssl_cert_reqs=none") == "rediss://***@redis/0?ssl_cert_reqs=none"
 
 
 def test_memory_store_keeps_totals_and_expires_minutes():

@@ -104,18 +104,38 @@ def decode(fields: Mapping) -> Figures:
     return Figures(counters=counters, histograms=histograms)
 
 
+#: Query parameters redis-py (and others) accept credentials in.
+_SECRET_PARAMS = frozenset({"password", "passwd", "pass", "username", "user", "token", "secret"})
+
+
 def redact_url(url: str) -> str:
-    """``url`` without its password (and user name), for logs, reports and metrics."""
+    """
+    ``url`` without credentials, for logs, reports and metrics: the user-info
+    part (``redis://user:pw@host``) and query parameters such as
+    ``?password=`` (which redis-py accepts) become ``***``.
+    """
     try:
         parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None or parts.username is not None:
+            host = parts.hostname or ""
+            if parts.port:
+                host = f"{host}:{parts.port}"
+            netloc = f"***@{host}"
+        query = "&".join(
+            f"{key}=***" if key.lower() in _SECRET_PARAMS else (f"{key}={value}" if sep else key)
+            for key, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+        )
+        if not url.startswith(f"{parts.scheme}://"):
+            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        # Rebuilt by hand: urlunsplit drops the "//" of an empty host (unix:///path).
+        return (
+            f"{parts.scheme}://{netloc}{parts.path}"
+            + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else "")
+        )
     except ValueError:
         return "<unparsable URL>"
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 class MemoryStore:
