@@ -287,16 +287,9 @@ def _measured_rates(throughput, event_bus, config: RoutingSettings, window_minut
 
 
 def _measured_clickhouse(clickhouse) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if clickhouse.projection.ok:
-        values["rows_per_day"] = clickhouse.projection.value.growth_rows_per_day
-    if clickhouse.storage.ok and clickhouse.storage.value.rows:
-        storage = clickhouse.storage.value
-        values["storage_bytes"] = storage.bytes_on_disk
-        values["bytes_per_row"] = storage.bytes_on_disk / storage.rows
-    if clickhouse.superset_queries.ok and clickhouse.superset_queries.value.p95_seconds is not None:
-        values["superset_query_p95_seconds"] = clickhouse.superset_queries.value.p95_seconds
-    return values
+    """The ClickHouse section's sizing inputs (its own properties), those it measured."""
+    names = ("rows_per_day", "bytes_per_row", "storage_bytes", "superset_query_p95_seconds")
+    return {name: getattr(clickhouse, name) for name in names if getattr(clickhouse, name) is not None}
 
 
 def collect_measured(options: ReportOptions | None = None):
