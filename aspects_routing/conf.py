@@ -132,6 +132,10 @@ class RoutingSettings:  # pylint: disable=too-many-instance-attributes
         return tuple(found)
 
 
+# Keys whose values may carry credentials (tokens, passwords inside URLs).
+_SECRET_KEYS = frozenset({"METRICS_TOKEN", "METRICS_REDIS_URL", "RALPH_URL", "SUPERSET_URL"})
+
+
 class _Parser:
     """Validates one raw dict; collects problems instead of raising."""
 
@@ -150,11 +154,13 @@ class _Parser:
         if check(value):
             return value
         default = DEFAULTS[key]
+        # Values of keys that may hold credentials are never echoed.
+        shown = f"a {type(value).__name__} that is not valid" if key in _SECRET_KEYS else repr(value)
         self.problem(
             "error",
             number,
             key,
-            f"is {value!r}; expected {expected}.",
+            f"is {shown}; expected {expected}.",
             f"Set {SETTING}[{key!r}] to {expected}, or remove it to use the default {default!r}.",
         )
         return default

@@ -121,3 +121,10 @@ def test_cache_is_dropped_when_settings_change(settings):
     assert get_config().queue == "edx.lms.core.one"
     settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.two"}
     assert get_config().queue == "edx.lms.core.two"
+
+
+def test_bad_secret_values_are_not_echoed():
+    config = parse({"METRICS_REDIS_URL": 12345, "METRICS_TOKEN": ["hunter2-secret"]}, platform())
+    text = " ".join(p.msg + p.hint for p in config.problems)
+    assert sorted(ids(config)) == ["aspects_routing.E011", "aspects_routing.E014"]
+    assert "12345" not in text and "hunter2" not in text

@@ -43,3 +43,18 @@ def test_router_returns_fresh_route_dicts_and_follows_settings(settings):
     assert route_task("tests.tasks.platform_task", (), {}, {}) is None
     settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.y"}
     assert route_task("eventtracking.tasks.send_event", (), {}, {}) == {"queue": "edx.lms.core.y"}
+
+
+def test_install_router_refreshes_a_router_celery_already_built():
+    """Something published before Django was ready: Celery built and cached its Router."""
+    from celery import Celery  # pylint: disable=import-outside-toplevel
+
+    from aspects_routing.routing.install import install_router  # pylint: disable=import-outside-toplevel
+
+    app = Celery("early", broker="memory://", set_as_current=False)
+    app.conf.task_routes = {"eventtracking.tasks.send_event": {"queue": "old"}}
+    built_early = app.amqp.router  # cached by Celery
+    assert install_router(app) is True
+    assert app.amqp.router is not built_early
+    assert app.amqp.router.routes[0] is route_task
+    assert install_router(app) is False  # idempotent

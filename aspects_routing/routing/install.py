@@ -38,8 +38,11 @@ def install_router(app) -> bool:
     if any(r is route_task or r == "aspects_routing.routing.router.route_task" for r in routes):
         return False
     app.conf.task_routes = (route_task, *routes)
-    # Celery caches the prepared route table; rebuild it from the new conf.
+    # Celery caches the prepared route table, and the Router built from it if
+    # anything published already: rebuild both from the new conf.
     app.amqp.flush_routes()
+    if "router" in vars(app.amqp):
+        app.amqp.router = app.amqp.Router()
     return True
 
 
