@@ -522,7 +522,7 @@ def test_auto_profile_sizes_from_the_scaling_reports_measurements():
     assert result.notes[0] == "Measured with the scaling report's collectors."
     # The test LMS sets no EVENT_ROUTING_BACKEND_BATCHING_ENABLED override; event-routing-backends'
     # plugin settings default it to False, and the report reads it.
-    assert result.sizing.input("batching_enabled").source == "measured"
+    assert result.sizing.input("batching_enabled").source == "configured: EVENT_ROUTING_BACKEND_BATCHING_ENABLED"
     assert result.sizing.input("aspects_workers").source == "measured"
 
 

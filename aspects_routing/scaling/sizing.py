@@ -321,7 +321,12 @@ _UNITS = {
     "replicas": "replicas",
     "tasks_per_event": "tasks/event",
 }
-_CONFIGURED = {"transport", "retention_days"}
+# Inputs read from settings rather than measured, with the setting named in their source.
+_CONFIGURED = {
+    "transport": "configured: ASPECTS_ROUTING",
+    "retention_days": "configured: ASPECTS_ROUTING",
+    "batching_enabled": "configured: EVENT_ROUTING_BACKEND_BATCHING_ENABLED",
+}
 
 
 def flag_name(name: str) -> str:
@@ -350,7 +355,7 @@ class _Inputs:
             return self.record(name, self.overrides[name], f"flag {flag_name(name)}")
         value = getattr(self.measured, name, None)
         if value is not None:
-            source = "configured: ASPECTS_ROUTING" if name in _CONFIGURED else "measured"
+            source = _CONFIGURED.get(name, "measured")
             return self.record(name, value, source)
         if assumed is None:
             # Recorded too, so a summary can say the input was missing and what that implies.
