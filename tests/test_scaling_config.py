@@ -125,7 +125,7 @@ def _schemas_dir() -> Path:
     if not value:
         pytest.fail(
             "ASPECTS_SCHEMAS_DIR is not set: set it to the directory holding the operators' CRDs "
-            "(here: ASPECTS_SCHEMAS_DIR=/work/shared/schemas; CI points it at the shared schemas)."
+            "(e.g. ASPECTS_SCHEMAS_DIR=../shared/schemas; CI points it at the shared schemas)."
         )
     return Path(value)
 
