@@ -397,7 +397,10 @@ def worker_recommendation(sizing) -> Recommendation:
     current = sizing.input("aspects_workers").value if _measured(sizing, "aspects_workers") else None
     rate_measured = _measured(sizing, "task_arrival_per_second") and _measured(sizing, "mean_task_runtime_seconds")
     short = current is not None and rate_measured and current < needed
-    what = "consume_events replicas" if w.transport == "event_bus" else "workers on the Aspects queue"
+    if w.transport == "event_bus":
+        what = "consume_events replica" if needed == 1 else "consume_events replicas"
+    else:
+        what = "worker on the Aspects queue" if needed == 1 else "workers on the Aspects queue"
     title = f"Run {needed} {what}" + (f" ({current} now)" if current is not None else "")
     if w.transport == "event_bus":
         scaler = Change("config", "KEDA ScaledObject (redis-streams)", f"lagCount {w.lag_count}, replicas {w.min_replicas}-{w.max_replicas}")
