@@ -34,6 +34,8 @@ bench: $(VENV)/.installed
 upgrade: $(VENV)/.installed
 	$(VENV)/bin/pip install -q pip-tools
 	cd requirements && for f in base test dev; do ../$(PIP_COMPILE) -o $$f.txt $$f.in || exit 1; done
+	@echo "requirements/test-py311.txt (tox's Python 3.11 envs) is compiled the same way from a Python 3.11"
+	@echo "virtualenv with pip-tools: pip-compile ... -o test-py311.txt test.in"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
