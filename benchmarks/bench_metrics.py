@@ -57,23 +57,11 @@ TRACKING_BACKENDS = {
 
 
 def start_redis():
-    from port_for import get_port  # pylint: disable=import-outside-toplevel
-    from pytest_redis.executor import RedisExecutor  # pylint: disable=import-outside-toplevel
+    # Imported here: importing tests.redis_server at module level would start a
+    # server as a side effect whenever REDIS_URL is unset.
+    from tests.redis_server import start_private_redis  # pylint: disable=import-outside-toplevel
 
-    port = get_port(None)
-    executor = RedisExecutor(
-        executable=shutil.which("redis-server"),
-        databases=2,
-        redis_timeout=30,
-        loglevel="warning",
-        host="127.0.0.1",
-        port=port,
-        datadir=Path(tempfile.mkdtemp(prefix="aspects-bench-redis-")),
-        save="",
-        appendonly="no",
-    )
-    executor.start()
-    return executor, f"redis://127.0.0.1:{port}/0"
+    return start_private_redis("aspects-bench-redis-")
 
 
 def env_tokens(metrics: bool) -> str:

@@ -18,11 +18,9 @@ import redis
 from port_for import get_port
 from pytest_redis.executor import RedisExecutor
 
-_EXECUTOR = None
 
-
-def _start_private_server() -> str:
-    global _EXECUTOR  # pylint: disable=global-statement
+def start_private_redis(prefix: str = "aspects-routing-redis-") -> tuple[RedisExecutor, str]:
+    """Start a private ``redis-server`` on a free port; return its executor and URL (DB 0)."""
     binary = shutil.which("redis-server")
     if not binary:
         raise RuntimeError(
@@ -30,24 +28,24 @@ def _start_private_server() -> str:
             "install Redis (apt-get install redis-server) or set REDIS_URL."
         )
     port = get_port(None)
-    _EXECUTOR = RedisExecutor(
+    executor = RedisExecutor(
         executable=binary,
         databases=16,
         redis_timeout=30,
         loglevel="warning",
         host="127.0.0.1",
         port=port,
-        datadir=Path(tempfile.mkdtemp(prefix="aspects-routing-redis-")),
+        datadir=Path(tempfile.mkdtemp(prefix=prefix)),
         save="",
         appendonly="no",
     )
-    _EXECUTOR.start()
-    atexit.register(_EXECUTOR.stop)
-    return f"redis://127.0.0.1:{port}/0"
+    executor.start()
+    atexit.register(executor.stop)
+    return executor, f"redis://127.0.0.1:{port}/0"
 
 
 if not os.environ.get("REDIS_URL"):
-    os.environ["REDIS_URL"] = _start_private_server()
+    os.environ["REDIS_URL"] = start_private_redis()[1]
 
 
 def pytest_configure(config):  # pylint: disable=unused-argument
