@@ -127,6 +127,11 @@ def _schemas_dir() -> Path:
             "ASPECTS_SCHEMAS_DIR is not set: set it to the directory holding the operators' CRDs "
             "(e.g. ASPECTS_SCHEMAS_DIR=../shared/schemas; CI points it at the shared schemas)."
         )
+    if not Path(value, "altinity").is_dir() or not Path(value, "keda").is_dir():
+        pytest.fail(
+            f"ASPECTS_SCHEMAS_DIR={value!r} has no altinity/ and keda/ folders of CRDs: point it at the "
+            "folder that holds the Altinity operator's and KEDA's CRD YAML files."
+        )
     return Path(value)
 
 
