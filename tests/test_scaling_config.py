@@ -268,10 +268,16 @@ def test_tutor_worker_variant_and_settings_patch():
         assert type(aspects[key]) is kind, key  # pylint: disable=unidiomatic-typecheck
     assert all(isinstance(v, str) for v in aspects["extra_params"].values())
     assert aspects["list_length"] == result.sizing.workers.list_length
-    namespace = {"ASPECTS_ROUTING": {}}
-    exec(compile(files["tutor/patches/openedx-common-settings.py"].content, "patch", "exec"), namespace)  # noqa: S102
-    assert parse(namespace["ASPECTS_ROUTING"]).problems == ()
-    assert namespace["EVENT_ROUTING_BACKEND_BATCH_SIZE"] == result.sizing.batching.batch_size
+    # Tutor renders openedx-common-settings into the LMS and CMS settings, then
+    # openedx-lms-common-settings into the LMS's only.
+    cms = {"ASPECTS_ROUTING": {}}
+    exec(compile(files["tutor/patches/openedx-common-settings.py"].content, "patch", "exec"), cms)  # noqa: S102
+    lms = {"ASPECTS_ROUTING": dict(cms["ASPECTS_ROUTING"])}
+    exec(compile(files["tutor/patches/openedx-lms-common-settings.py"].content, "patch", "exec"), lms)  # noqa: S102
+    assert "QUEUE" not in cms["ASPECTS_ROUTING"]  # the CMS keeps its own high-priority queue
+    assert lms["ASPECTS_ROUTING"]["QUEUE"] == "edx.lms.core.aspects"
+    assert parse(lms["ASPECTS_ROUTING"]).problems == () and parse(cms["ASPECTS_ROUTING"]).problems == ()
+    assert cms["EVENT_ROUTING_BACKEND_BATCH_SIZE"] == result.sizing.batching.batch_size
 
 
 # ---------------------------------------------------------------- Ralph and pod-autoscaling

@@ -7,7 +7,8 @@ list length; with the event bus, a ``consume_events`` Deployment (always with
 ``check_backlog``) and a ``ScaledObject`` on the consumer group's lag.
 
 Tutor: tutor-contrib-celery's worker variant for the queue (KEDA) and the
-``openedx-common-settings`` patch with the same settings.
+``openedx-common-settings`` patch (transport, batching) and an
+``openedx-lms-common-settings`` patch (the LMS's queue).
 """
 
 from __future__ import annotations
@@ -204,7 +205,8 @@ def generate(sizing: Sizing, target: Target, forms: tuple[str, ...], topic: str)
         files.append(
             GeneratedFile(
                 "k8s/workers/aspects-routing-settings.yml", dump(settings_values), K8S, SERVICE,
-                "ASPECTS_ROUTING (and batching) for lms.yml / cms.yml", f"Queue {target.queue}.{batching}",
+                "ASPECTS_ROUTING (and batching) for lms.yml; in cms.yml leave QUEUE out (CMS tasks need a CMS worker)",
+                f"Queue {target.queue}.{batching}",
             )
         )
         files.append(
@@ -238,14 +240,28 @@ def generate(sizing: Sizing, target: Target, forms: tuple[str, ...], topic: str)
                 )
             )
     if TUTOR in forms:
-        statements = [(f"ASPECTS_ROUTING[{k!r}]", v) for k, v in settings_values["ASPECTS_ROUTING"].items()]
-        statements += [(k, v) for k, v in settings_values.items() if k != "ASPECTS_ROUTING"]
+        # QUEUE for the LMS only: CMS tasks (the course sink) need a CMS worker, and the
+        # CMS keeps its own HIGH_PRIORITY_QUEUE. Transport and batching apply to both.
+        routing = settings_values["ASPECTS_ROUTING"]
+        shared = [(f"ASPECTS_ROUTING[{k!r}]", v) for k, v in routing.items() if k != "QUEUE"]
+        shared += [(k, v) for k, v in settings_values.items() if k != "ASPECTS_ROUTING"]
         files.append(
             GeneratedFile(
                 "tutor/patches/openedx-common-settings.py",
-                python_assignments(statements, "aspects_scaling_config: ASPECTS_ROUTING for the Aspects workers"),
-                TUTOR, SERVICE, "Tutor patch openedx-common-settings: ASPECTS_ROUTING and batching",
-                f"Queue {target.queue}.{batching}",
+                python_assignments(shared, "aspects_scaling_config: Aspects transport and batching (LMS and CMS)"),
+                TUTOR, SERVICE, "Tutor patch openedx-common-settings: transport and batching",
+                f"Transport {target.transport}.{batching}",
+            )
+        )
+        files.append(
+            GeneratedFile(
+                "tutor/patches/openedx-lms-common-settings.py",
+                python_assignments(
+                    [("ASPECTS_ROUTING['QUEUE']", routing["QUEUE"])],
+                    "aspects_scaling_config: the LMS's Aspects queue (the CMS keeps its high-priority queue)",
+                ),
+                TUTOR, SERVICE, "Tutor patch openedx-lms-common-settings: ASPECTS_ROUTING['QUEUE']",
+                f"Queue {target.queue}, consumed by the generated worker.",
             )
         )
         variant = celery_variant(sizing, target)
