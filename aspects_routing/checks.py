@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import checks
 
 from aspects_routing.conf import SETTING, get_config
+from aspects_routing.routing.install import celery_app
 
 _LEVELS = {"error": checks.Error, "warning": checks.Warning}
 
@@ -26,12 +27,6 @@ def _message(level: str, msg: str, hint: str, check_id: str):
 def check_settings(app_configs=None, **kwargs):  # pylint: disable=unused-argument
     """Report every mistake found while parsing ``ASPECTS_ROUTING``."""
     return [_message(p.level, p.msg, p.hint, p.id) for p in get_config().problems]
-
-
-def _celery_app():
-    from celery import current_app  # pylint: disable=import-outside-toplevel
-
-    return current_app._get_current_object()  # pylint: disable=protected-access
 
 
 def _configured_queue_names(app) -> set[str]:
@@ -48,7 +43,7 @@ def _configured_queue_names(app) -> set[str]:
 def check_tasks_and_queues(app_configs=None, **kwargs):  # pylint: disable=unused-argument
     """Patterns that match no registered task; routed queues Celery does not declare."""
     config = get_config()
-    app = _celery_app()
+    app = celery_app()
     messages = []
     registered = [name for name in app.tasks if not name.startswith("celery.")]
     for pattern in config.task_patterns:

@@ -10,17 +10,15 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def _celery_app():
-    from celery import current_app  # pylint: disable=import-outside-toplevel
-
-    return current_app._get_current_object()  # pylint: disable=protected-access
-
-
 def _route():
     from aspects_routing.conf import get_config  # pylint: disable=import-outside-toplevel
-    from aspects_routing.routing.install import declare_queues, install_router  # pylint: disable=import-outside-toplevel
+    from aspects_routing.routing.install import (  # pylint: disable=import-outside-toplevel
+        celery_app,
+        declare_queues,
+        install_router,
+    )
 
-    app = _celery_app()
+    app = celery_app()
     install_router(app)
     declare_queues(app, get_config())
 

@@ -24,6 +24,13 @@ from aspects_routing.routing.router import route_task
 log = logging.getLogger(__name__)
 
 
+def celery_app():
+    """The process's current Celery app (the LMS's or CMS's ``APP``)."""
+    from celery import current_app  # pylint: disable=import-outside-toplevel
+
+    return current_app._get_current_object()  # pylint: disable=protected-access
+
+
 def _as_tuple(routes) -> tuple:
     if routes is None:
         return ()

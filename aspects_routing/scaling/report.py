@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from aspects_routing.conf import RoutingSettings, get_config
+from aspects_routing.routing.install import celery_app
 from aspects_routing.scaling.collectors.base import Skipped, Unavailable, scrub, url_secrets
 
 #: Section names, in the order they are collected and rendered.
@@ -91,12 +92,6 @@ class Report:
         """The data of section ``name`` when it was measured, else None."""
         section = self.section(name)
         return section.data if section.ok else None
-
-
-def _celery_app():
-    from celery import current_app  # pylint: disable=import-outside-toplevel
-
-    return current_app._get_current_object()  # pylint: disable=protected-access
 
 
 def _secrets(config: RoutingSettings, options: ReportOptions, app) -> tuple[str, ...]:
@@ -187,7 +182,7 @@ def build_report(options: ReportOptions | None = None) -> Report:
     options = options or ReportOptions()
     start = time.perf_counter()
     config = get_config()
-    app = _celery_app()
+    app = celery_app()
     generated_at = datetime.now(timezone.utc)
     secrets = _secrets(config, options, app)
     sections = run_collectors(_collectors(options, config, app), options.timeout, secrets)
@@ -301,6 +296,6 @@ def collect_measured(options: ReportOptions | None = None):
     """
     options = options or ReportOptions()
     config = get_config()
-    app = _celery_app()
+    app = celery_app()
     sections = run_collectors(_collectors(options, config, app), options.timeout, _secrets(config, options, app))
     return measured_from_sections({s.name: s for s in sections}, config, options.window_minutes)
