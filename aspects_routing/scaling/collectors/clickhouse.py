@@ -460,7 +460,8 @@ class _Run:
 
     def reason(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
-        text = text.split(" Stack trace:")[0]
+        # ClickHouse appends the whole query ("In scope SELECT ...") and a stack trace.
+        text = text.split(" Stack trace:")[0].split(". In scope ")[0]
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text[:300]
