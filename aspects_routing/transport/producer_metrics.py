@@ -27,7 +27,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+from django.conf import settings
+from openedx_events.event_bus import NoEventBusProducer, get_producer
+from openedx_events.tooling import SIGNAL_PROCESSED_FROM_EVENT_BUS
+
+from aspects_routing.metrics import recorder
 from aspects_routing.transport.event_bus import TRACKING_EVENT_TYPE, connect_producer_handler
 
 log = logging.getLogger(__name__)
@@ -44,9 +50,7 @@ _failed = threading.local()  # .marks: set of (id(tracking_log), topic) that fai
 
 
 def _count(name: str, labels: dict, amount: int = 1) -> None:
-    from aspects_routing.metrics import count  # pylint: disable=import-outside-toplevel
-
-    count(name, labels, amount)  # no I/O, never raises
+    recorder.count(name, labels, amount)  # no I/O, never raises
 
 
 def _producing_context(record: logging.LogRecord):
@@ -92,18 +96,35 @@ class ProducerFailureFilter(logging.Filter):
         marks.add((id(tracking_log), topic))
 
 
-def _enabled_topics(settings) -> list[str]:
-    per_type = (getattr(settings, "EVENT_BUS_PRODUCER_CONFIG", None) or {}).get(TRACKING_EVENT_TYPE) or {}
-    return [topic for topic, conf in per_type.items() if isinstance(conf, dict) and conf.get("enabled") is True]
+def _enabled_topics(settings) -> tuple[str, ...]:
+    """Topics the tracking event is produced to; recomputed only when the setting is replaced."""
+    config = getattr(settings, "EVENT_BUS_PRODUCER_CONFIG", None)
+    cached = _topics_cache
+    if cached and cached[0] is config:
+        return cached[1]
+    per_type = (config or {}).get(TRACKING_EVENT_TYPE) or {}
+    topics = tuple(topic for topic, conf in per_type.items() if isinstance(conf, dict) and conf.get("enabled") is True)
+    _topics_cache[:] = [config, topics]
+    return topics
+
+
+_topics_cache: list = []  # [the EVENT_BUS_PRODUCER_CONFIG object, its enabled topics]
+_labels_cache: dict[tuple[str, str], tuple] = {}  # (event, topic) -> sorted label tuple of SENT
+_LABELS_CACHE_SIZE = 2048  # event names are bounded by the tracking whitelist; this bounds the rest
+
+
+def _sent_labels(name: str, topic: str) -> tuple:
+    labels = _labels_cache.get((name, topic))
+    if labels is None:
+        labels = (("event", name), ("topic", topic))
+        if len(_labels_cache) < _LABELS_CACHE_SIZE:
+            _labels_cache[(name, topic)] = labels
+    return labels
 
 
 def count_tracking_event(sender, signal=None, **kwargs):  # pylint: disable=unused-argument
-    """Receiver of ``TRACKING_EVENT_EMITTED``: count what was sent, failed, or consumed."""
+    """Receiver of ``TRACKING_EVENT_EMITTED``: count what was sent, failed, or consumed (hot path: once per event)."""
     try:
-        from django.conf import settings  # pylint: disable=import-outside-toplevel
-        from openedx_events.event_bus import NoEventBusProducer, get_producer  # pylint: disable=import-outside-toplevel
-        from openedx_events.tooling import SIGNAL_PROCESSED_FROM_EVENT_BUS  # pylint: disable=import-outside-toplevel
-
         tracking_log = kwargs.get("tracking_log")
         name = getattr(tracking_log, "name", None) or "unknown"
         if kwargs.get(SIGNAL_PROCESSED_FROM_EVENT_BUS):
@@ -114,15 +135,15 @@ def count_tracking_event(sender, signal=None, **kwargs):  # pylint: disable=unus
             return
         # Cached by openedx-events (lru_cache): the producer handler built it just before.
         no_producer = isinstance(get_producer(), NoEventBusProducer)
-        marks = getattr(_failed, "marks", None) or set()
+        marks = getattr(_failed, "marks", None)
+        now = time.time()
         for topic in topics:
-            key = (id(tracking_log), topic)
             if no_producer:
                 _count(FAILED, {"event": name, "topic": topic, "reason": "no_producer"})
-            elif key in marks:
-                marks.discard(key)
+            elif marks and (id(tracking_log), topic) in marks:
+                marks.discard((id(tracking_log), topic))
             else:
-                _count(SENT, {"event": name, "topic": topic})
+                recorder.add(now, SENT, _sent_labels(name, topic))
     except Exception:  # pylint: disable=broad-except
         pass
 
