@@ -72,6 +72,8 @@ DEFAULTS: Mapping[str, Any] = {
     "EVENT_BUS_TOPIC": "analytics",
     # Consumer group that consume_events uses for the xAPI transform.
     "EVENT_BUS_CONSUMER_GROUP": "event_routing_backends",
+    # Keep the INFO lines that the packages on the path write for every tracking event.
+    "LOG_EACH_TRACKING_EVENT": False,
     # Health endpoints probed by the scaling report (None: not probed).
     "RALPH_URL": None,
     "SUPERSET_URL": None,
@@ -116,6 +118,7 @@ class RoutingSettings:  # pylint: disable=too-many-instance-attributes
     metrics_key_prefix: str
     event_bus_topic: str
     event_bus_consumer_group: str
+    log_each_tracking_event: bool
     ralph_url: str | None
     superset_url: str | None
     clickhouse_cluster: str | None
@@ -319,6 +322,7 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
         event_bus_consumer_group=parser.get(
             "EVENT_BUS_CONSUMER_GROUP", 21, _is_queue, "a consumer group name without spaces"
         ),
+        log_each_tracking_event=parser.get("LOG_EACH_TRACKING_EVENT", 22, _is_bool, "True or False"),
         ralph_url=parser.get("RALPH_URL", 30, _is_optional_http_url, "None or an http(s) URL"),
         superset_url=parser.get("SUPERSET_URL", 31, _is_optional_http_url, "None or an http(s) URL"),
         clickhouse_cluster=parser.get(

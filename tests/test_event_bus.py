@@ -330,3 +330,106 @@ def test_redacted_location():
 
     assert redacted_location("rediss://user:s3cret@redis.example.com:6380/2") == "rediss://redis.example.com:6380/2"
     assert redacted_location("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+############################## per-event INFO lines, both transports ##############################
+
+EMIT_LOGGED = """
+import logging, sys, django
+django.setup()
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s|%(levelname)s|%(message)s", force=True)
+from eventtracking import tracker
+from openedx_events.analytics.signals import TRACKING_EVENT_EMITTED
+if "--failing-receiver" in sys.argv:
+    def broken(sender, **kwargs):
+        raise RuntimeError("receiver broke")
+    TRACKING_EVENT_EMITTED.connect(broken, weak=False)
+with tracker.get_tracker().context("probe", {"user_id": 1, "username": "learner"}):
+    for n in range(3):
+        tracker.emit("edx.ui.lms.link_clicked", {"target_url": f"http://example.com/{n}"})
+    tracker.emit("edx.not.an.aspects.event", {})
+"""
+
+
+def emit_logged(routing, *args, **env):
+    """Emit three Aspects events and another from a fresh test LMS logging at INFO; return its log."""
+    tokens = json.dumps({"ASPECTS_ROUTING": {"QUEUE": "edx.lms.core.aspects", **routing}})
+    return subprocess.run(
+        [sys.executable, "-c", EMIT_LOGGED, *args],
+        cwd=ROOT,
+        env=subprocess_env(DJANGO_SETTINGS_MODULE="tests.settings.edx_order", ASPECTS_TEST_ENV_TOKENS=tokens, **env),
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def per_event_lines(output):
+    """{logger: number of its per-tracking-event INFO lines} in a log."""
+    from aspects_routing.transport.tracking_logs import PER_EVENT_LINES  # pylint: disable=import-outside-toplevel
+
+    found = {}
+    for line in output.splitlines():
+        name, _sep, rest = line.partition("|")
+        if name in PER_EVENT_LINES and rest.startswith("INFO|" + PER_EVENT_LINES[name].prefix):
+            found[name] = found.get(name, 0) + 1
+    return found
+
+
+@pytest.mark.parametrize(
+    "transport, lines",
+    [
+        # Two lines per Aspects event, one for the other event.
+        ("celery", {"eventtracking.backends.async_routing": 7}),
+        (
+            "event_bus",
+            {
+                "eventtracking.backends.event_bus": 3,
+                "openedx_events.tooling": 3,
+                "edx_event_bus_redis.internal.producer": 3,
+            },
+        ),
+    ],
+)
+def test_per_event_info_lines_are_dropped_unless_asked_for(redis_client, transport, lines):
+    # Asked for: the real packages write these lines (so the filter has something to drop).
+    assert per_event_lines(emit_logged({"TRANSPORT": transport, "LOG_EACH_TRACKING_EVENT": True})) == lines
+    redis_client.flushdb()
+    # Default: none of them, and the events still leave the LMS.
+    assert per_event_lines(emit_logged({"TRANSPORT": transport})) == {}
+    if transport == "celery":
+        assert queued_task_names(redis_client, "edx.lms.core.aspects") == ["eventtracking.tasks.send_event"] * 3
+    else:
+        assert stream_event_names(redis_client) == ["edx.ui.lms.link_clicked"] * 3
+
+
+def test_failures_are_never_dropped(redis_client):  # pylint: disable=unused-argument
+    """A receiver's failure and a producer's error still reach the log by default."""
+    output = emit_logged(
+        {"TRANSPORT": "event_bus"}, "--failing-receiver", ASPECTS_TEST_EVENT_BUS_URL="redis://127.0.0.1:1/0"
+    )
+    responses = [line for line in output.split("\nopenedx_events.tooling|") if line.startswith("INFO|Responses")]
+    assert len(responses) == 3 and all("RuntimeError('receiver broke')" in r for r in responses)
+    assert output.count("edx_event_bus_redis.internal.producer|ERROR|") == 3
+    assert output.count("django.dispatch|ERROR|Error calling broken") == 3
+
+
+def test_filter_leaves_other_records_alone(settings):
+    import logging  # pylint: disable=import-outside-toplevel
+
+    from aspects_routing.transport.tracking_logs import PerEventLogFilter  # pylint: disable=import-outside-toplevel
+
+    def record(level, msg):
+        return logging.LogRecord("openedx_events.tooling", level, __file__, 1, msg, None, None)
+
+    tracking = f"Responses of the Open edX Event <{TRACKING_EVENT_TYPE}>: \n[(<function a at 0x1>, None)]"
+    tooling = PerEventLogFilter("openedx_events.tooling")
+    assert not tooling.filter(record(logging.INFO, tracking))
+    other = tracking.replace(TRACKING_EVENT_TYPE, "org.openedx.content_authoring.course.catalog_info.changed.v1")
+    assert tooling.filter(record(logging.INFO, other))
+    assert tooling.filter(record(logging.WARNING, tracking))
+    assert tooling.filter(record(logging.INFO, 42))
+    assert tooling.filter(record(logging.INFO, tracking.replace(", None)]", ", None),\n (<function b at 0x2>, 'ok')]")))
+    settings.ASPECTS_ROUTING = {"LOG_EACH_TRACKING_EVENT": True}
+    assert tooling.filter(record(logging.INFO, tracking))

@@ -6,6 +6,8 @@ How tracking events leave the LMS: ``ASPECTS_ROUTING["TRANSPORT"]``.
 * ``"event_bus"``: one openedx-events message per event (:mod:`.event_bus`),
   consumed by ``consume_events`` (:mod:`.consumer`), counted by :mod:`.producer_metrics`.
 
+On both, the INFO lines written for every tracking event are dropped by :mod:`.tracking_logs`.
+
 The sink tasks of platform-plugin-aspects have no event-bus path and stay on Celery.
 """
 
@@ -16,13 +18,15 @@ __all__ = ["TRACKING_EVENT_TYPE", "apply_transport", "consumer_command", "curren
 
 
 def start() -> None:
-    """Startup step: apply the transport; on the event bus, count sends, export lag, spot unsafe consumers."""
+    """Startup step: apply the transport, drop per-event log lines; on the event bus, count sends,
+    export lag, spot unsafe consumers."""
     from aspects_routing.metrics.event_bus import EventBusLagCollector  # pylint: disable=import-outside-toplevel
     from aspects_routing.metrics.exposition import register_collector  # pylint: disable=import-outside-toplevel
-    from aspects_routing.transport import producer_metrics  # pylint: disable=import-outside-toplevel
+    from aspects_routing.transport import producer_metrics, tracking_logs  # pylint: disable=import-outside-toplevel
     from aspects_routing.transport.consumer import detect_unsafe_start  # pylint: disable=import-outside-toplevel
 
     state = apply_transport()
+    tracking_logs.install()
     if state.transport != "event_bus":
         return
     producer_metrics.install()
