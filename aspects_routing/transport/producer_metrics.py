@@ -45,7 +45,7 @@ CONSUMED = "aspects_event_bus_events_consumed_total"
 #: Loggers of the producers whose swallowed errors are counted.
 PRODUCER_LOGGERS = ("edx_event_bus_redis.internal.producer",)
 
-_DISPATCH_UID = "aspects_routing.transport.producer_metrics"
+DISPATCH_UID = "aspects_routing.transport.producer_metrics"
 _failed = threading.local()  # .marks: set of (id(tracking_log), topic) that failed in this thread
 
 
@@ -158,4 +158,4 @@ def install() -> None:
             producer_log.addFilter(ProducerFailureFilter())
     # The producer handler first, so this receiver runs after the send.
     connect_producer_handler()
-    TRACKING_EVENT_EMITTED.connect(count_tracking_event, dispatch_uid=_DISPATCH_UID)
+    TRACKING_EVENT_EMITTED.connect(count_tracking_event, dispatch_uid=DISPATCH_UID)
