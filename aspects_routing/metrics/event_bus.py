@@ -66,7 +66,7 @@ class GroupLag:  # pylint: disable=too-many-instance-attributes
 
     name: str
     lag: int | None  # entries not yet delivered to the group; None: Redis cannot tell
-    pending: int  # delivered, not acknowledged
+    pending: int | None  # delivered, not acknowledged; None on Kafka, which has no such count
     last_delivered_id: str
     entries_read: int | None
     consumers: tuple[ConsumerLag, ...]
@@ -254,7 +254,7 @@ def read_kafka_lag(topic: str, group: str, timeout: float = 2.0) -> EventBusLag:
             low, high = consumer.get_watermark_offsets(committed, timeout=timeout)
             length += high - low
             lag += high - (committed.offset if committed.offset >= 0 else low)
-        group_lag = GroupLag(name=group, lag=lag, pending=0, last_delivered_id="", entries_read=None, consumers=())
+        group_lag = GroupLag(name=group, lag=lag, pending=None, last_delivered_id="", entries_read=None, consumers=())
         return EventBusLag("kafka", True, None, topic, full, _kafka_location(servers), length=length,
                            groups=(group_lag,))
     finally:
@@ -326,7 +326,8 @@ class EventBusLagCollector:
             for group in lag.groups:
                 if group.lag is not None:
                     lags.add_metric([lag.stream, group.name], group.lag)
-                pending.add_metric([lag.stream, group.name], group.pending)
+                if group.pending is not None:
+                    pending.add_metric([lag.stream, group.name], group.pending)
         yield length
         yield lags
         yield pending

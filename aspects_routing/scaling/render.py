@@ -389,7 +389,8 @@ def _event_bus_blocks(bus) -> list:
         Table(
             ("group", "lag", "pending", "consumers", "max idle ms", "skip-on-restart risk"),
             tuple(
-                (g.name, fmt(g.lag) if g.lag is not None else "unknown", fmt(g.pending), str(len(g.consumers)),
+                (g.name, fmt(g.lag) if g.lag is not None else "unknown",
+                 fmt(g.pending) if g.pending is not None else "n/a", str(len(g.consumers)),
                  fmt(max((c.idle_ms for c in g.consumers), default=None)), ", ".join(g.skip_risks) or "none")
                 for g in lag.groups
             ),
