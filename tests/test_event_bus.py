@@ -314,13 +314,17 @@ def test_receiver_counts_consumed_events_and_a_producer_that_did_not_load(redis_
     assert not [series for series in found if series[0] == SENT]
 
 
-def test_lag_is_not_measured_without_a_reachable_bus(settings):
+def test_lag_is_not_measured_without_a_reachable_bus(settings, monkeypatch):
     settings.ASPECTS_ROUTING = {"TRANSPORT": "event_bus"}
     settings.EVENT_BUS_REDIS_CONNECTION_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1
     lag = read_event_bus_lag(timeout=1)
     assert (lag.backend, lag.measured, lag.reason) == ("redis", False, "not measured: ConnectionError")
     assert "s3cret" not in repr(lag)
     settings.EVENT_BUS_PRODUCER = "edx_event_bus_kafka.create_producer"
+    lag = read_event_bus_lag(timeout=1)
+    assert (lag.backend, lag.measured) == ("kafka", False)
+    assert lag.reason == "not measured: EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS is not set"
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # as if it were not installed: import fails
     lag = read_event_bus_lag(timeout=1)
     assert (lag.backend, lag.measured, lag.reason) == ("kafka", False, "not measured: confluent_kafka is not installed")
 
