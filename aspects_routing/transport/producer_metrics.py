@@ -96,30 +96,20 @@ class ProducerFailureFilter(logging.Filter):
         marks.add((id(tracking_log), topic))
 
 
+_topics_cache: tuple = (object(), ())  # (the EVENT_BUS_PRODUCER_CONFIG object, its enabled topics)
+
+
 def _enabled_topics(settings) -> tuple[str, ...]:
     """Topics the tracking event is produced to; recomputed only when the setting is replaced."""
+    global _topics_cache  # pylint: disable=global-statement
     config = getattr(settings, "EVENT_BUS_PRODUCER_CONFIG", None)
-    cached = _topics_cache
-    if cached and cached[0] is config:
-        return cached[1]
+    cached_config, cached_topics = _topics_cache  # one tuple: threads never see half an update
+    if cached_config is config:
+        return cached_topics
     per_type = (config or {}).get(TRACKING_EVENT_TYPE) or {}
     topics = tuple(topic for topic, conf in per_type.items() if isinstance(conf, dict) and conf.get("enabled") is True)
-    _topics_cache[:] = [config, topics]
+    _topics_cache = (config, topics)
     return topics
-
-
-_topics_cache: list = []  # [the EVENT_BUS_PRODUCER_CONFIG object, its enabled topics]
-_labels_cache: dict[tuple[str, str], tuple] = {}  # (event, topic) -> sorted label tuple of SENT
-_LABELS_CACHE_SIZE = 2048  # event names are bounded by the tracking whitelist; this bounds the rest
-
-
-def _sent_labels(name: str, topic: str) -> tuple:
-    labels = _labels_cache.get((name, topic))
-    if labels is None:
-        labels = (("event", name), ("topic", topic))
-        if len(_labels_cache) < _LABELS_CACHE_SIZE:
-            _labels_cache[(name, topic)] = labels
-    return labels
 
 
 def count_tracking_event(sender, signal=None, **kwargs):  # pylint: disable=unused-argument
@@ -143,7 +133,7 @@ def count_tracking_event(sender, signal=None, **kwargs):  # pylint: disable=unus
             elif marks and (id(tracking_log), topic) in marks:
                 marks.discard((id(tracking_log), topic))
             else:
-                recorder.add(now, SENT, _sent_labels(name, topic))
+                recorder.add(now, SENT, (("event", name), ("topic", topic)))  # labels sorted by name
     except Exception:  # pylint: disable=broad-except
         pass
 

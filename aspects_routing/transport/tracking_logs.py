@@ -33,6 +33,7 @@ import logging
 import re
 from typing import NamedTuple
 
+from aspects_routing.conf import get_config
 from aspects_routing.transport.event_bus import TRACKING_EVENT_TYPE
 
 
@@ -80,8 +81,6 @@ class PerEventLogFilter(logging.Filter):
             return False
         if self.responses and not _ALL_NONE.fullmatch(message.partition("\n")[2]):
             return False  # a receiver raised or answered: worth keeping
-        from aspects_routing.conf import get_config  # pylint: disable=import-outside-toplevel
-
         return not get_config().log_each_tracking_event
 
 
