@@ -14,7 +14,7 @@ With no external services it
    statements -- through the worker, and writes the statements Ralph's stand-in
    received to the xAPI table, as Ralph's ClickHouse backend does;
 5. prints the full ``aspects_scaling_report``, writes it in every format, and
-   writes the sized configs (``aspects_scaling_config --service all``) next to it;
+   writes the sized configs (``aspects_scaling_config --services all``) next to it;
 6. stops its processes and prints where it left its data.
 
 The LMS is the test LMS (``demo/settings.py`` over ``tests/settings``).

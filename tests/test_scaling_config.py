@@ -452,16 +452,16 @@ def _tree(root: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize(
     "args, flag",
     [
-        (["--service", "all", "--events-per-second", "-5"], "--events-per-second"),
-        (["--service", "all", "--events-per-second", "nan"], "--events-per-second"),
-        (["--service", "all", "--retention-days", "0"], "--retention-days"),
-        (["--service", "all", "--replicas", "0"], "--replicas"),
-        (["--service", "clickhouse", "--profile", "small", "--replicas", "3"], "--replicas"),
-        (["--service", "all", "--namespace", "Not_A_Namespace"], "--namespace"),
-        (["--service", "all", "--storage-class", "Bad Class"], "--storage-class"),
-        (["--service", "everything"], "--service"),
-        (["--service", "all", "--profile", "medium"], "--profile"),
-        (["--service", "all", "--format", "helm"], "--format"),
+        (["--services", "all", "--events-per-second", "-5"], "--events-per-second"),
+        (["--services", "all", "--events-per-second", "nan"], "--events-per-second"),
+        (["--services", "all", "--retention-days", "0"], "--retention-days"),
+        (["--services", "all", "--replicas", "0"], "--replicas"),
+        (["--services", "clickhouse", "--profile", "small", "--replicas", "3"], "--replicas"),
+        (["--services", "all", "--namespace", "Not_A_Namespace"], "--namespace"),
+        (["--services", "all", "--storage-class", "Bad Class"], "--storage-class"),
+        (["--services", "everything"], "--services"),
+        (["--services", "all", "--profile", "medium"], "--profile"),
+        (["--services", "all", "--format", "helm"], "--format"),
     ],
 )
 def test_bad_flags_raise_command_error_and_write_nothing(tmp_path, args, flag):
@@ -479,7 +479,7 @@ def test_cluster_name_the_operator_would_reject_is_a_command_error(tmp_path):
     clear_config_cache()
     try:
         with pytest.raises(CommandError, match="CLICKHOUSE_CLUSTER"):
-            _run("--service", "clickhouse", "--profile", "small", "--output", str(tmp_path / "out"))
+            _run("--services", "clickhouse", "--profile", "small", "--output", str(tmp_path / "out"))
         assert not (tmp_path / "out").exists()
     finally:
         clear_config_cache()
@@ -488,7 +488,7 @@ def test_cluster_name_the_operator_would_reject_is_a_command_error(tmp_path):
 def test_output_dir_atomic_no_overwrite_without_force(tmp_path, caplog):
     caplog.set_level("DEBUG")
     out_dir = tmp_path / "out"
-    stdout, _err = _run("--service", "all", "--profile", "large", "--output", str(out_dir))
+    stdout, _err = _run("--services", "all", "--profile", "large", "--output", str(out_dir))
     first = _tree(out_dir)
     assert "k8s/clickhouse/installation.yaml" in first and "tutor/patches/superset-config.py" in first
     assert not [name for name in first if name.endswith(".tmp")]
@@ -497,10 +497,10 @@ def test_output_dir_atomic_no_overwrite_without_force(tmp_path, caplog):
     assert secret_file.stat().st_mode & 0o777 == 0o600
 
     with pytest.raises(CommandError, match="--force"):
-        _run("--service", "all", "--profile", "large", "--output", str(out_dir))
+        _run("--services", "all", "--profile", "large", "--output", str(out_dir))
     assert _tree(out_dir) == first  # nothing was written
 
-    stdout2, _err = _run("--service", "all", "--profile", "large", "--output", str(out_dir), "--force")
+    stdout2, _err = _run("--services", "all", "--profile", "large", "--output", str(out_dir), "--force")
     second = _tree(out_dir)
     assert set(second) == set(first)
     secret1 = _jwt(first["tutor/patches/superset-config.py"])
@@ -517,7 +517,7 @@ def _jwt(content: bytes) -> str:
 
 
 def test_stdout_output_has_files_and_summary_on_stderr():
-    stdout, stderr = _run("--service", "ralph", "--profile", "small")
+    stdout, stderr = _run("--services", "ralph", "--profile", "small")
     assert "# ==> k8s/ralph/hpa.yaml <==" in stdout
     assert "# ==> tutor/pod-autoscaling-config.yml <==" in stdout
     assert "Sizing inputs:" in stderr and "Sizing inputs:" not in stdout
@@ -557,5 +557,5 @@ def test_fixed_profiles_do_not_measure():
 
 
 def test_stdout_output_warns_when_it_prints_a_secret():
-    _stdout, stderr = _run("--service", "superset", "--profile", "large", "--format", "tutor")
+    _stdout, stderr = _run("--services", "superset", "--profile", "large", "--format", "tutor")
     assert "holds a generated secret and was printed to stdout" in stderr

@@ -383,7 +383,7 @@ def _measured(sizing, name: str) -> bool:
 
 
 def _config_command(service: str) -> Change:
-    return Change("command", "aspects_scaling_config", f"./manage.py lms aspects_scaling_config --service {service}")
+    return Change("command", "aspects_scaling_config", f"./manage.py lms aspects_scaling_config --services {service}")
 
 
 def worker_recommendation(sizing) -> Recommendation:

@@ -28,7 +28,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add = parser.add_argument
-        add("--service", choices=(*SERVICES, "all"), required=True, help="Which service to configure.")
+        # ``--services``, not ``--service``: edx-platform's manage.py parses its own options with
+        # parse_known_args, whose prefix matching would take ``--service`` as the LMS's ``--service-variant``.
+        add(
+            "--services", required=True, metavar="NAME[,NAME...]",
+            help=f"Which services to configure: a comma-separated list of {', '.join(SERVICES)}, or all.",
+        )
         add(
             "--profile", choices=PROFILES, default="auto",
             help="auto (default): size from the scaling report's measurements; small or large: fixed layouts.",
@@ -47,7 +52,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         options = ConfigOptions(
-            service=opts["service"],
+            service=opts["services"],
             profile=opts["profile"],
             format=opts["format"],
             output=opts["output"],

@@ -65,7 +65,11 @@ class ConfigOptions:  # pylint: disable=too-many-instance-attributes
 
     @property
     def services(self) -> tuple[str, ...]:
-        return SERVICES if self.service == "all" else (self.service,)
+        """The ``--services`` value as names, in :data:`SERVICES` order (``all``: every one)."""
+        names = {name.strip() for name in self.service.split(",")} if isinstance(self.service, str) else set()
+        if "all" in names:
+            return SERVICES
+        return tuple(name for name in SERVICES if name in names)
 
     @property
     def forms(self) -> tuple[str, ...]:
@@ -94,8 +98,13 @@ class Plan:
 
 def validate(options: ConfigOptions) -> None:
     """Raise :class:`ConfigError` for any bad flag value."""
-    if options.service not in (*SERVICES, "all"):
-        raise ConfigError(f"--service {options.service!r} is unknown; use one of {', '.join(SERVICES)} or all.")
+    names = [name.strip() for name in options.service.split(",")] if isinstance(options.service, str) else [None]
+    unknown = [name for name in names if name not in (*SERVICES, "all")]
+    if unknown:
+        raise ConfigError(
+            f"--services {options.service!r}: {', '.join(repr(n) for n in unknown)} is not a service; "
+            f"give a comma-separated list of {', '.join(SERVICES)}, or all (e.g. --services ralph,superset)."
+        )
     if options.profile not in model.PROFILES:
         raise ConfigError(f"--profile {options.profile!r} is unknown; use one of {', '.join(model.PROFILES)}.")
     if options.format not in FORMATS:
