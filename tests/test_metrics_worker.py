@@ -69,6 +69,9 @@ def env_tokens(store_url, **extra):
     return {"ASPECTS_TEST_ENV_TOKENS": json.dumps(tokens)}
 
 
+STORE_DOWN = "could not write metrics to the store"
+
+
 def wait_until(condition, what, timeout=120.0):
     """Poll ``condition`` until true (a deadline against hangs, not a timing assertion)."""
     assert wait_for(condition, timeout=timeout, interval=0.1), f"timed out waiting for {what}"
@@ -228,6 +231,11 @@ def test_killing_the_metrics_store_mid_run(settings, redis_client, start_worker,
         send_event.delay("aspects_test", {"name": f"during.{i}"})  # publishing goes on, nothing raises
     assert flush() is False
     wait_until(lambda: succeeded() == 80, "the 40 tasks published during the outage to run")
+    # The outage must be seen by the worker before the store comes back: its flushers
+    # write every 0.2 s, and on a loaded machine the last task can finish before any
+    # of them ran, so the store would be back before a write failed (the old flake on
+    # the log assertion below). Wait for the failure itself, not for time to pass.
+    wait_until(lambda: STORE_DOWN in worker.log(), "a pool child to fail a write to the dead store")
 
     executor.start()  # back, empty
     for i in range(20):
@@ -238,7 +246,7 @@ def test_killing_the_metrics_store_mid_run(settings, redis_client, start_worker,
 
     log = worker.log()
     assert "aspects_routing/metrics" not in log  # no traceback from the metrics path
-    assert "could not write metrics to the store" in log  # logged (once a minute at most)
+    assert STORE_DOWN in log  # logged (once a minute at most)
     assert log.count("succeeded in") == 100 and log.count("raised unexpected") == 0
     # This process's 40 lost publishes are reported after the store returns; the
     # worker's losses (up to 4 events per task it ran during the outage) too.
