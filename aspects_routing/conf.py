@@ -81,6 +81,9 @@ DEFAULTS: Mapping[str, Any] = {
     "CLICKHOUSE_CLUSTER": None,
     # Days of xAPI data Aspects keeps (ASPECTS_DATA_TTL_EXPRESSION in Tutor).
     "RETENTION_DAYS": 365,
+    # Seconds between ClickHouse measurements behind the metrics endpoint's xAPI lag and
+    # growth gauges (at most one per interval per process); None: not measured.
+    "METRICS_CLICKHOUSE_SECONDS": 60.0,
 }
 
 # A queue name as brokers accept it: no whitespace, not empty, bounded length.
@@ -123,6 +126,7 @@ class RoutingSettings:  # pylint: disable=too-many-instance-attributes
     superset_url: str | None
     clickhouse_cluster: str | None
     retention_days: int
+    metrics_clickhouse_seconds: float | None = 60.0
     problems: tuple[Problem, ...] = ()
 
     @property
@@ -191,6 +195,14 @@ def _is_optional_str(value: Any) -> bool:
 
 def _is_optional_http_url(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) > 8)
+
+
+#: Fewest seconds between two ClickHouse measurements of the metrics endpoint.
+MIN_CLICKHOUSE_SECONDS = 1.0
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _is_bool(value: Any) -> bool:
@@ -332,6 +344,12 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
             "None or a cluster name (letters, digits, _ . -)",
         ),
         retention_days=parser.get("RETENTION_DAYS", 33, _is_positive_int, "a positive whole number of days"),
+        metrics_clickhouse_seconds=_optional_float(parser.get(
+            "METRICS_CLICKHOUSE_SECONDS",
+            36,
+            lambda v: v is None or (_is_positive_number(v) and v >= MIN_CLICKHOUSE_SECONDS),
+            f"None or a number of seconds >= {MIN_CLICKHOUSE_SECONDS:g}",
+        )),
         problems=tuple(parser.problems),
     )
 

@@ -8,9 +8,11 @@ Prometheus exposition of the shared store (what ``/aspects-routing/metrics`` ser
   ``aspects_metrics_dropped_total``) and ``aspects_metrics_store_up``;
 * :class:`QueueDepthCollector` -- ``aspects_queue_depth`` per Aspects queue, read
   from the broker at scrape time;
+* :class:`~aspects_routing.metrics.clickhouse.ClickHouseCollector` -- xAPI lag and
+  ClickHouse growth, from a cache refreshed at most every ``METRICS_CLICKHOUSE_SECONDS``;
 * whatever other parts of the plugin added with :func:`register_collector`.
 
-Collectors read at scrape time; nothing is cached between scrapes.
+Collectors read at scrape time; only the ClickHouse figures are cached between scrapes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from aspects_routing.metrics.buckets import BOUNDS, cumulative
+from aspects_routing.metrics.clickhouse import ClickHouseCollector
 from aspects_routing.metrics.names import HELP, QUEUE_DEPTH, STORE_UP
 from aspects_routing.metrics.recorder import RateLimitedLog
 
@@ -159,6 +162,7 @@ def build_registry(store=None, queues=None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store))
     registry.register(QueueDepthCollector(queues))
+    registry.register(_Guarded(ClickHouseCollector()))
     for factory in list(_extra_collectors):
         try:
             registry.register(_Guarded(factory()))
