@@ -327,7 +327,7 @@ def test_queue_depth_from_the_redis_broker(redis_url, redis_client):
     depths = api.queue_depths(["q.a", "q.empty"], url=redis_url)
     assert depths == {"q.a": 3, "q.empty": 0}
     down = api.queue_depths(["q.a"], timeout=0.2, url="redis://:pw@127.0.0.1:1/0")
-    assert down["q.a"].startswith("unavailable: ConnectionError") and "pw" not in down["q.a"]
+    assert down["q.a"] == "unavailable: CELERY_BROKER_URL: 127.0.0.1:1: connection refused"
     assert api.queue_depths(["q.a"], url="amqp://guest:guest@rabbit//") == {
         "q.a": "unavailable: broker is amqp, depth is read only from Redis"
     }

@@ -9,7 +9,7 @@ not queried).
 
 from __future__ import annotations
 
-from aspects_routing.metrics.store import redact_url
+from aspects_routing.redaction import describe_error, parse_url
 
 #: Kombu's Redis transport: separator and priority steps of its per-priority lists.
 _PRIORITY_SEP = "\x06\x16"
@@ -42,16 +42,18 @@ def queue_depths(queues, timeout: float = 0.5, url: str | None = None) -> dict[s
         return dict.fromkeys(queues, f"unavailable: no Celery broker URL ({exc.__class__.__name__})")
     if not url:
         return dict.fromkeys(queues, "unavailable: no Celery broker URL")
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        scheme = url.split(":", 1)[0]
-        return dict.fromkeys(queues, f"unavailable: broker is {scheme}, depth is read only from Redis")
+    address = parse_url(url, "CELERY_BROKER_URL")
+    if not address.ok:
+        return dict.fromkeys(queues, f"unavailable: {address.failure('')}")
+    if address.scheme not in ("redis", "rediss", "unix"):
+        return dict.fromkeys(queues, f"unavailable: broker is {address.scheme}, depth is read only from Redis")
     try:
         import redis  # pylint: disable=import-outside-toplevel
         from redis.backoff import NoBackoff  # pylint: disable=import-outside-toplevel
         from redis.retry import Retry  # pylint: disable=import-outside-toplevel
 
         client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+            address.url(), socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
         )
         try:
             pipe = client.pipeline(transaction=False)
@@ -63,7 +65,7 @@ def queue_depths(queues, timeout: float = 0.5, url: str | None = None) -> dict[s
         finally:
             client.close()
     except Exception as exc:  # pylint: disable=broad-except
-        reason = str(exc).replace(url, redact_url(url))[:200]
-        return dict.fromkeys(queues, f"unavailable: {exc.__class__.__name__}: {reason}")
+        # Library messages may echo the URL: only the mapped reason, the setting and the host are shown.
+        return dict.fromkeys(queues, f"unavailable: {address.failure(describe_error(exc, address.secrets))}")
     per_queue = 1 + len(_PRIORITY_STEPS)
     return {q: int(sum(lengths[i * per_queue : (i + 1) * per_queue])) for i, q in enumerate(queues)}

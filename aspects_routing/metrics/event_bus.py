@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from aspects_routing.redaction import kafka_location, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +112,8 @@ def stream_name(topic: str) -> str:
 
 
 def redacted_location(url: str) -> str:
-    """``host:port/db`` of a Redis URL, without user or password."""
-    parts = urlsplit(url)
-    host = parts.hostname or parts.path or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path if parts.hostname else ''}"
+    """``scheme://host:port/db`` of a Redis URL, without user or password (:mod:`aspects_routing.redaction`)."""
+    return parse_url(url, "EVENT_BUS_REDIS_CONNECTION_URL").location
 
 
 def _text(value) -> str:
@@ -173,8 +171,10 @@ def read_redis_lag(url: str, topic: str, key_prefix: str, timeout: float = 2.0) 
     from aspects_routing.transport.consumer import UNSAFE_STARTS_KEY  # pylint: disable=import-outside-toplevel
 
     stream = stream_name(topic)
-    location = redacted_location(url)
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    address = parse_url(url, "EVENT_BUS_REDIS_CONNECTION_URL")
+    location = address.location
+    # address.url() raises UnusableURL (no secret in it) for a URL that cannot be parsed.
+    client = redis.Redis.from_url(address.url(), socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         try:
             info = client.xinfo_stream(stream)
@@ -262,7 +262,7 @@ def read_kafka_lag(topic: str, group: str, timeout: float = 2.0) -> EventBusLag:
 
 
 def _kafka_location(servers: str) -> str:
-    return ",".join(s.rsplit("@", 1)[-1] for s in servers.split(","))
+    return kafka_location(servers)
 
 
 def read_event_bus_lag(timeout: float = 2.0) -> EventBusLag:

@@ -24,11 +24,11 @@ import json
 import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 from aspects_routing.metrics.buckets import N_BUCKETS
 from aspects_routing.metrics.buffer import Batch, Labels
 from aspects_routing.metrics.names import DROPPED
+from aspects_routing.redaction import parse_url
 
 #: Seconds a store operation may take before it is abandoned.
 STORE_TIMEOUT = 1.0
@@ -104,38 +104,13 @@ def decode(fields: Mapping) -> Figures:
     return Figures(counters=counters, histograms=histograms)
 
 
-#: Query parameters redis-py (and others) accept credentials in.
-_SECRET_PARAMS = frozenset({"password", "passwd", "pass", "username", "user", "token", "secret"})
-
-
 def redact_url(url: str) -> str:
     """
     ``url`` without credentials, for logs, reports and metrics: the user-info
-    part (``redis://user:pw@host``) and query parameters such as
-    ``?password=`` (which redis-py accepts) become ``***``.
+    part becomes ``***@`` and secret query values (``?password=``) ``***``
+    (:attr:`aspects_routing.redaction.Address.display`).
     """
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None or parts.username is not None:
-            host = parts.hostname or ""
-            if parts.port:
-                host = f"{host}:{parts.port}"
-            netloc = f"***@{host}"
-        query = "&".join(
-            f"{key}=***" if key.lower() in _SECRET_PARAMS else (f"{key}={value}" if sep else key)
-            for key, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
-        )
-        if not url.startswith(f"{parts.scheme}://"):
-            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-        # Rebuilt by hand: urlunsplit drops the "//" of an empty host (unix:///path).
-        return (
-            f"{parts.scheme}://{netloc}{parts.path}"
-            + (f"?{query}" if query else "")
-            + (f"#{parts.fragment}" if parts.fragment else "")
-        )
-    except ValueError:
-        return "<unparsable URL>"
+    return parse_url(url, "ASPECTS_ROUTING['METRICS_REDIS_URL']").display
 
 
 class MemoryStore:
@@ -191,11 +166,13 @@ class RedisStore:
         from redis.retry import Retry  # pylint: disable=import-outside-toplevel
 
         self.url = url
-        self.description = redact_url(url)
+        address = parse_url(url, "ASPECTS_ROUTING['METRICS_REDIS_URL']")
+        self.description = address.display
         self.prefix = prefix
         # No retries: a down or slow store must cost one short timeout, not a backoff loop.
+        # address.url() re-encodes the password, so a '#' or '/' in it reaches Redis as typed.
         self.client = redis.Redis.from_url(
-            url,
+            address.url(),
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),

@@ -14,13 +14,49 @@ about to start without ``check_backlog`` on the Aspects topic, it reads the
 group's lag *before* the consumer moves it -- that is the number of events the
 start will skip -- logs an error with the safe command and records the start in
 Redis, where :func:`aspects_routing.metrics.event_bus.read_event_bus_lag` reports it.
+
+Handing work over (edx-event-bus-redis 1.1.2, read from its source)
+------------------------------------------------------------------
+The consumer acknowledges an entry (``XACK``, in a ``finally``) only after its
+receivers ran, so a consumer that stops while it holds an entry leaves it
+*pending* on its own name. Only two things ever deliver it again:
+
+* a consumer restarted under the *same* name reads its own pending entries first;
+* ``claim_msgs_older_than`` (milliseconds): at start, before reading its own
+  pending entries, the consumer runs ``XAUTOCLAIM <stream> <group> <self>
+  <threshold> 0-0 COUNT 1`` and keeps doing so, one entry per loop, for as long
+  as it has pending entries; once it has none, it stops claiming for the rest of
+  its life. So an entry left by a consumer that is gone is claimed by the next
+  consumer that *starts* after the entry has been idle for the threshold.
+
+:func:`consumer_command` always passes both ``check_backlog`` and
+``claim_msgs_older_than``, with :func:`claim_threshold` derived from the measured
+mean processing time of one event. A claimed entry may already have reached the
+LRS (the holder died between the POST and the ``XACK``): it is sent again, which
+is harmless because Ralph and ClickHouse (``ReplacingMergeTree`` on
+``event_id``) deduplicate by statement id.
+
+SIGTERM (every rollout and KEDA scale-in): ``consume_events`` installs no handler,
+so by default the process dies at once and the entry in hand stays pending until
+a later start claims it. Raising an exception while an entry is processed would
+be worse: the ``finally`` acknowledges the entry whether or not it was
+delivered, so it would be lost. :func:`install_graceful_shutdown` (a startup
+step of ``consume_events`` processes on the Aspects topic) therefore does
+neither: a SIGTERM while an entry is in hand lets the loop finish it, ``XACK``
+it and exit (the loop's own ``_shut_down_loop`` flag); a SIGTERM while the
+consumer waits for new entries (``XREADGROUP BLOCK``) exits at once, holding
+nothing. Redis streams have no way to hand an entry back to the group
+("release"): finishing it is the only clean option.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -39,6 +75,45 @@ UNSAFE_STARTS_KEY = "event_bus:unsafe_starts"
 UNSAFE_STARTS_KEPT = 100
 #: Counter of consume_events starts without check_backlog.
 UNSAFE_STARTS = "aspects_event_bus_unsafe_consumer_starts_total"
+
+#: Mean seconds to process one event when nothing was measured: the transform plus one POST to Ralph.
+ASSUMED_PROCESSING_SECONDS = 0.1
+#: ``claim_msgs_older_than`` is never below this: under it, a consumer that starts
+#: while a live one is in the middle of a normal POST would take that entry over.
+CLAIM_FLOOR_MS = 2_000
+#: ... and at least this many times the mean processing time, so that only entries
+#: held far longer than a normal event takes are claimed from a live consumer.
+CLAIM_PROCESSING_FACTOR = 20
+
+
+@dataclass(frozen=True)
+class ClaimThreshold:
+    """The ``claim_msgs_older_than`` of the generated consumers, and where it comes from."""
+
+    idle_ms: int
+    mean_processing_seconds: float
+    source: str  # "measured: ...", "assumed: ..."
+
+    @property
+    def explanation(self) -> str:
+        return (
+            f"claim_msgs_older_than = max({CLAIM_FLOOR_MS} ms, {CLAIM_PROCESSING_FACTOR} x "
+            f"{self.mean_processing_seconds:g} s mean processing per event, {self.source}) = {self.idle_ms} ms"
+        )
+
+
+def claim_threshold(mean_processing_seconds: float | None = None, source: str | None = None) -> ClaimThreshold:
+    """
+    The idle time (ms) after which a starting consumer takes over an entry another consumer holds (pure).
+
+    ``mean_processing_seconds`` is the measured mean time one event takes
+    (transform + POST); without it, :data:`ASSUMED_PROCESSING_SECONDS`.
+    """
+    if mean_processing_seconds is None or not math.isfinite(mean_processing_seconds) or mean_processing_seconds < 0:
+        mean_processing_seconds = ASSUMED_PROCESSING_SECONDS
+        source = "assumed: the transform plus one POST to Ralph"
+    idle_ms = max(CLAIM_FLOOR_MS, math.ceil(CLAIM_PROCESSING_FACTOR * mean_processing_seconds * 1000))
+    return ClaimThreshold(idle_ms, mean_processing_seconds, source or "measured")
 
 
 def consumer_extra(consumer_name: str, claim_idle_ms: int | None = None) -> dict:
@@ -70,12 +145,13 @@ def consumer_command(
     Kubernetes expands ``$(VAR)`` in ``command``/``args`` only for variables declared
     in the container's ``env`` (the config generator declares ``POD_NAME`` from the
     downward API and passes ``$(POD_NAME)``), and a shell would run ``$(HOSTNAME)``
-    as a command. ``claim_idle_ms`` adds
-    ``claim_msgs_older_than``, so a new consumer takes over the messages a dead one
-    had read but not acknowledged.
+    as a command. ``claim_idle_ms`` is
+    ``claim_msgs_older_than`` (default: :func:`claim_threshold` with the assumed
+    processing time), so a new consumer takes over the entries a stopped one had
+    read but not acknowledged.
     """
     config = get_config()
-    extra = consumer_extra(consumer_name, claim_idle_ms)
+    extra = consumer_extra(consumer_name, claim_threshold().idle_ms if claim_idle_ms is None else claim_idle_ms)
     return [
         *manage,
         "consume_events",
@@ -100,6 +176,11 @@ class ConsumeEventsArgs:
     def safe(self) -> bool:
         """False when the consumer will move its group to the stream's end at start."""
         return self.extra.get("check_backlog") is True or bool(self.extra.get("last_read_msg_id"))
+
+    @property
+    def claims(self) -> bool:
+        """True when the consumer takes over entries left pending by consumers that are gone."""
+        return self.extra.get("claim_msgs_older_than") is not None
 
 
 def parse_consume_events_argv(argv: Sequence[str]) -> ConsumeEventsArgs | None:
@@ -162,8 +243,17 @@ def detect_unsafe_start(argv: Sequence[str] | None = None, timeout: float = 2.0)
 
         from aspects_routing.metrics.event_bus import stream_name  # pylint: disable=import-outside-toplevel
 
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        from aspects_routing.redaction import parse_url  # pylint: disable=import-outside-toplevel
+
+        client = None
         try:
+            # Re-encoded so a '#' or '/' in the password reaches Redis as typed; an unusable URL raises
+            # UnusableURL (a ValueError naming the setting, never the password).
+            client = redis.Redis.from_url(
+                parse_url(url, "EVENT_BUS_REDIS_CONNECTION_URL").url(),
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+            )
             try:
                 start["skipped"] = _group_lag(client, stream_name(args.topic), args.group)
             except redis.ResponseError:
@@ -171,10 +261,11 @@ def detect_unsafe_start(argv: Sequence[str] | None = None, timeout: float = 2.0)
             key = f"{config.metrics_key_prefix}:{UNSAFE_STARTS_KEY}"
             client.lpush(key, json.dumps(start))
             client.ltrim(key, 0, UNSAFE_STARTS_KEPT - 1)
-        except redis.RedisError as exc:
+        except (redis.RedisError, ValueError) as exc:
             log.warning("Could not record the unsafe consumer start in Redis: %s", type(exc).__name__)
         finally:
-            client.close()
+            if client is not None:
+                client.close()
     count(UNSAFE_STARTS, {"group": args.group})
     log.error(
         "consume_events started without check_backlog on topic %r, group %r: the consumer moves the group to "
@@ -185,3 +276,58 @@ def detect_unsafe_start(argv: Sequence[str] | None = None, timeout: float = 2.0)
         safe,
     )
     return start
+
+
+def _consumer_loop_frame(frame):
+    """The frame of edx-event-bus-redis' consume loop on the stack of ``frame``, if any."""
+    try:
+        from edx_event_bus_redis.internal.consumer import (  # pylint: disable=import-outside-toplevel
+            RedisEventConsumer,
+        )
+    except ImportError:
+        return None
+    code = RedisEventConsumer._consume_indefinitely.__code__  # pylint: disable=protected-access
+    while frame is not None:
+        if frame.f_code is code:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def finish_then_exit(signum, frame) -> None:
+    """
+    SIGTERM handler of ``consume_events``: finish the entry in hand, or exit now if none.
+
+    Reads the consume loop's locals (``redis_raw_msg``, ``self``) from the stack:
+    with an entry in hand it sets the loop's ``_shut_down_loop``, so the loop
+    acknowledges that entry and stops before reading another; otherwise it raises
+    ``SystemExit``, which no ``except Exception`` in the loop catches, so nothing
+    is acknowledged. If the loop is not found (another version of the package, or
+    the consumer is not running yet) it exits too: as without the handler.
+    """
+    loop = _consumer_loop_frame(frame)
+    if loop is not None:
+        local = loop.f_locals
+        entry, consumer = local.get("redis_raw_msg"), local.get("self")
+        if entry and consumer is not None:
+            consumer._shut_down_loop = True  # pylint: disable=protected-access
+            first = entry[0] if isinstance(entry, list) else entry
+            log.warning("SIGTERM: finishing stream entry %s, then exiting", _text(first[0]))
+            return
+    log.warning("SIGTERM: no stream entry in hand, exiting")
+    raise SystemExit(128 + signum)
+
+
+def install_graceful_shutdown(argv: Sequence[str] | None = None) -> bool:
+    """
+    Startup step of ``consume_events`` processes on the Aspects topic: SIGTERM finishes the entry in hand.
+
+    True if the handler was installed (only in the main thread of such a process).
+    """
+    args = parse_consume_events_argv(sys.argv if argv is None else argv)
+    if args is None or args.topic != get_config().event_bus_topic:
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    signal.signal(signal.SIGTERM, finish_then_exit)
+    return True
