@@ -2,8 +2,10 @@
 #   make demo     the scaling report on an embedded default (no external services)
 #   make test     system checks + the test suite (needs redis-server installed, or REDIS_URL)
 #   make upgrade  recompile requirements/*.txt from requirements/*.in
+#   make superset-env / ralph-env  the real Superset 6.1 / Ralph 5 tiers (.venv-superset, .venv-ralph)
+#   make tutor-env  the Tutor 21 and 22 tiers (.venv-tutor21, .venv-tutor22) for tests/test_tutor_build.py
 
-.PHONY: demo test bench upgrade clean
+.PHONY: demo test bench upgrade clean tutor-env
 
 VENV ?= .venv
 # Python 3.12, as current Open edX runs; found on PATH or through pyenv.
@@ -36,6 +38,43 @@ upgrade: $(VENV)/.installed
 	cd requirements && for f in base test dev; do ../$(PIP_COMPILE) -o $$f.txt $$f.in || exit 1; done
 	@echo "requirements/test-py311.txt (tox's Python 3.11 envs) is compiled the same way from a Python 3.11"
 	@echo "virtualenv with pip-tools: pip-compile ... -o test-py311.txt test.in"
+
+# The tutor tier: real Tutor + Aspects + pod-autoscaling + celery, one venv per release line,
+# installed from complete locks with --no-deps (Tutor 22's lock forces aspects 6.1.0 past its click pin).
+tutor-env: .venv-tutor21/.installed .venv-tutor22/.installed
+
+.venv-tutor%/.installed: requirements/tutor%.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
+	rm -rf .venv-tutor$*
+	$(PYTHON) -m venv .venv-tutor$*
+	.venv-tutor$*/bin/pip install -q --no-deps -r requirements/tutor$*.txt
+	touch $@
+
+# The superset and ralph tiers: real Superset 6.1 (tests/test_superset_tier.py) and real Ralph 5
+# (tests/test_ralph_tier.py), each installed from a complete pip-freeze lock with --no-deps.
+.PHONY: superset-env ralph-env
+superset-env: .venv-superset/.installed
+ralph-env: .venv-ralph/.installed
+
+.venv-superset/.installed .venv-ralph/.installed: .venv-%/.installed: requirements/%.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
+	rm -rf .venv-$*
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/pip install -q --no-deps -r requirements/$*.txt
+	touch $@
+
+# The celery-compat tier: lean Celery 5.4 (with Django 4.2, as Redwood) and Celery 5.5 virtualenvs in
+# which tests/test_worker_compat.py starts LMS and CMS workers the way Tutor does; aspects-routing is
+# imported from the checkout (PYTHONPATH), so only its requirements are installed, from pip-freeze locks.
+.PHONY: celery-compat-env
+celery-compat-env: .venv-celery54/.installed .venv-celery55/.installed
+
+.venv-celery54/.installed .venv-celery55/.installed: .venv-%/.installed: requirements/%.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
+	rm -rf .venv-$*
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/pip install -q --no-deps -r requirements/$*.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
