@@ -77,6 +77,8 @@ DEFAULTS: Mapping[str, Any] = {
     # Health endpoints probed by the scaling report (None: not probed).
     "RALPH_URL": None,
     "SUPERSET_URL": None,
+    # Superset's Celery broker (its Redis): the report pings it and its workers (None: not checked).
+    "SUPERSET_BROKER_URL": None,
     # ClickHouse cluster name, to read system tables across replicas.
     "CLICKHOUSE_CLUSTER": None,
     # Days of xAPI data Aspects keeps (ASPECTS_DATA_TTL_EXPRESSION in Tutor).
@@ -124,6 +126,7 @@ class RoutingSettings:  # pylint: disable=too-many-instance-attributes
     log_each_tracking_event: bool
     ralph_url: str | None
     superset_url: str | None
+    superset_broker_url: str | None = field(repr=False)
     clickhouse_cluster: str | None
     retention_days: int
     metrics_clickhouse_seconds: float | None = 60.0
@@ -140,7 +143,7 @@ class RoutingSettings:  # pylint: disable=too-many-instance-attributes
 
 
 # Keys whose values may carry credentials (tokens, passwords inside URLs).
-_SECRET_KEYS = frozenset({"METRICS_TOKEN", "METRICS_REDIS_URL", "RALPH_URL", "SUPERSET_URL"})
+_SECRET_KEYS = frozenset({"METRICS_TOKEN", "METRICS_REDIS_URL", "RALPH_URL", "SUPERSET_URL", "SUPERSET_BROKER_URL"})
 
 
 class _Parser:
@@ -191,6 +194,10 @@ def _is_positive_int(value: Any) -> bool:
 
 def _is_optional_str(value: Any) -> bool:
     return value is None or (isinstance(value, str) and bool(value.strip()))
+
+
+def _is_optional_redis_url(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.startswith(("redis://", "rediss://")) and len(value) > 8)
 
 
 def _is_optional_http_url(value: Any) -> bool:
@@ -337,6 +344,9 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
         log_each_tracking_event=parser.get("LOG_EACH_TRACKING_EVENT", 22, _is_bool, "True or False"),
         ralph_url=parser.get("RALPH_URL", 30, _is_optional_http_url, "None or an http(s) URL"),
         superset_url=parser.get("SUPERSET_URL", 31, _is_optional_http_url, "None or an http(s) URL"),
+        superset_broker_url=parser.get(
+            "SUPERSET_BROKER_URL", 34, _is_optional_redis_url, "None or Superset's redis:// broker URL"
+        ),
         clickhouse_cluster=parser.get(
             "CLICKHOUSE_CLUSTER",
             32,

@@ -11,7 +11,8 @@ import pytest
 from port_for import get_port
 
 from aspects_routing.conf import get_config
-from aspects_routing.scaling.collectors.services import collect_services, health_url
+from aspects_routing.scaling.collectors.services import collect_services, health_url, path_note
+from aspects_routing.scaling.recommendations import service_findings
 from aspects_routing.scaling.render import render
 from aspects_routing.scaling.report import ReportOptions, build_report
 
@@ -22,13 +23,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         self.seen.append((self.path, self.headers.get("Authorization")))
-        status, location = self.routes.get(self.path, (404, None))
+        status, location, *body = self.routes.get(self.path, (404, None))
+        payload = body[0] if body else b"{}"
         self.send_response(status)
         if location:
             self.send_header("Location", location)
-        self.send_header("Content-Length", "2")
+        self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(payload)
 
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         return
@@ -36,7 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_server():
-    """A real HTTP server in a thread; set ``routes`` to {path: (status, location)}."""
+    """A real HTTP server in a thread; set ``routes`` to {path: (status, location[, body])}."""
     handler = type("Handler", (_Handler,), {"routes": {}, "seen": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -46,10 +48,14 @@ def http_server():
     server.server_close()
 
 
-def test_health_url_appends_the_service_path_to_a_base_url():
+def test_health_url_is_the_health_path_at_the_server_root_whatever_path_is_given():
     assert health_url("ralph", "http://ralph:8100") == "http://ralph:8100/__heartbeat__"
     assert health_url("superset", "https://superset.example.com/") == "https://superset.example.com/health"
-    assert health_url("ralph", "http://ralph:8100/__lbheartbeat__") == "http://ralph:8100/__lbheartbeat__"
+    assert health_url("ralph", "http://ralph:8100/__lbheartbeat__") == "http://ralph:8100/__heartbeat__"
+    assert health_url("ralph", "https://u:p@lrs.example.com/xAPI/?x=1") == "https://u:p@lrs.example.com/__heartbeat__"
+    assert path_note("ralph", "http://ralph:8100/") is None
+    assert path_note("ralph", "http://ralph:8100/__heartbeat__") is None
+    assert "'/xAPI/'" in path_note("ralph", "https://lrs.example.com/xAPI/")
 
 
 def test_healthy_ralph_unhealthy_superset(http_server, settings):
@@ -61,8 +67,8 @@ def test_healthy_ralph_unhealthy_superset(http_server, settings):
     ralph, superset = report.services
     assert (ralph.service, ralph.reachable, ralph.status_code, ralph.samples) == ("ralph", True, 200, 3)
     assert ralph.latency_ms_median is not None and ralph.latency_ms_median <= ralph.latency_ms_max
-    assert (superset.service, superset.reachable, superset.status_code, superset.error) == (
-        "superset", False, 500, "HTTP 500"
+    assert (superset.service, superset.reachable, superset.status_code, superset.error, superset.state) == (
+        "superset", False, 500, "HTTP 500", "down"
     )
     assert report.unhealthy == (superset,)
 
@@ -77,7 +83,9 @@ def test_a_redirect_is_not_healthy_and_credentials_become_a_basic_header(http_se
     path, authorization = handler.seen[0]
     assert path == "/__heartbeat__"
     assert base64.b64decode(authorization.split()[1]) == b"lrs:Pa55-word"
-    assert len(handler.seen) == 1  # one sample is enough to know it is unhealthy
+    # One heartbeat sample is enough to know it is unhealthy; then Ralph's liveness is asked.
+    assert [p for p, _ in handler.seen] == ["/__heartbeat__", "/__lbheartbeat__"]
+    assert ralph.state == "down"  # the liveness path answered 404 here: nothing Ralph-like serves
 
 
 def test_unreachable_ralph_is_critical_in_the_report(redis_client, settings):
@@ -85,9 +93,73 @@ def test_unreachable_ralph_is_critical_in_the_report(redis_client, settings):
     report = build_report(ReportOptions(timeout=10, clickhouse=False))
     [ralph] = report.data("services").services
     assert not ralph.reachable and ralph.samples == 0 and "Connection refused" in ralph.error
+    assert ralph.state == "down"
     [finding] = [r for r in report.recommendations if r.area == "ralph" and r.severity == "critical"]
-    assert "not healthy" in finding.title
+    assert finding.title == "Ralph is down"
     assert report.status == "critical"
+
+
+def test_ralph_up_with_its_database_away_is_told_apart_from_ralph_down(http_server, settings):
+    # The bodies Ralph 5 answers (tests/test_ralph_tier.py checks them on the real Ralph).
+    server, handler = http_server
+    handler.routes.update({
+        "/__heartbeat__": (500, None, b'{"database":"away"}'),
+        "/__lbheartbeat__": (200, None, b"null"),
+    })
+    settings.ASPECTS_ROUTING = {"RALPH_URL": f"http://127.0.0.1:{server.server_port}/xAPI/"}
+    [ralph] = collect_services(get_config(), timeout=2).services
+    assert (ralph.state, ralph.status_code, ralph.body_status, ralph.alive) == (
+        "degraded", 500, (("database", "away"),), True
+    )
+    assert ralph.error == "HTTP 500 {database: away}"
+    assert ralph.url.endswith("/__heartbeat__") and "/xAPI/" in ralph.note
+    assert [path for path, _ in handler.seen] == ["/__heartbeat__", "/__lbheartbeat__"]
+
+
+def test_ralph_database_away_finding_shows_the_body(redis_client, http_server, settings):
+    server, handler = http_server
+    handler.routes.update({
+        "/__heartbeat__": (500, None, b'{"database":"away"}'),
+        "/__lbheartbeat__": (200, None, b"null"),
+    })
+    settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "RALPH_URL": f"http://127.0.0.1:{server.server_port}"}
+    report = build_report(ReportOptions(timeout=10, clickhouse=False))
+    [finding] = [r for r in report.recommendations if r.area == "ralph" and r.severity == "critical"]
+    assert finding.title == "Ralph is up, its database is not (database: away)"
+    assert ("health body", "database: away") in [(i.name, i.value) for i in finding.inputs]
+    text = render(report, "text")
+    assert "degraded" in text and "database: away" in text
+
+
+def test_superset_with_its_redis_unreachable_is_degraded(http_server, settings):
+    server, handler = http_server
+    handler.routes["/health"] = (200, None, b"OK")
+    dead = f"redis://:s3cret-pw@127.0.0.1:{get_port(None)}/3"
+    settings.ASPECTS_ROUTING = {"SUPERSET_URL": f"http://127.0.0.1:{server.server_port}", "SUPERSET_BROKER_URL": dead}
+    [superset] = collect_services(get_config(), timeout=2).services
+    assert superset.reachable and superset.status_code == 200
+    assert superset.state == "degraded" and not superset.backend.redis_reachable
+    assert "unreachable" in superset.error and "s3cret-pw" not in superset.error
+    assert "s3cret-pw" not in superset.backend.broker
+    [finding] = service_findings(collect_services(get_config(), timeout=2))
+    assert (finding.severity, finding.title) == ("warning", "Superset's Redis is unreachable")
+
+
+def test_superset_workers_that_answer_on_its_broker(http_server, settings, spare_redis, start_worker):
+    # A real Celery worker on a private Redis answers the ping the report sends; the real Superset
+    # worker does the same in tests/test_superset_tier.py.
+    server, handler = http_server
+    handler.routes["/health"] = (200, None, b"OK")
+    redis_server = spare_redis()
+    broker = f"redis://127.0.0.1:{redis_server.port}/1"
+    settings.ASPECTS_ROUTING = {"SUPERSET_URL": f"http://127.0.0.1:{server.server_port}", "SUPERSET_BROKER_URL": broker}
+    [superset] = collect_services(get_config(), timeout=1).services
+    assert (superset.state, superset.backend.redis_reachable, superset.backend.workers) == ("degraded", True, ())
+    assert "no Superset Celery worker answered" in superset.error
+    start_worker("--hostname=superset-worker@%h", "--pool=solo", REDIS_URL=broker)
+    [superset] = collect_services(get_config(), timeout=2).services
+    assert superset.state == "up" and superset.error is None
+    assert [w.split("@")[0] for w in superset.backend.workers] == ["superset-worker"]
 
 
 def test_no_service_configured_is_skipped(redis_client, settings):

@@ -150,26 +150,57 @@ def unavailable_findings(sections) -> list[Recommendation]:
 
 
 def service_findings(services) -> list[Recommendation]:
-    """A configured service whose health endpoint does not answer 2xx."""
-    return [
-        Recommendation(
-            CRITICAL if health.service == "ralph" else WARNING,
-            health.service,
-            f"{health.service.capitalize()} health endpoint is not healthy",
-            (
-                Input("url", health.url, "setting"),
-                Input("error", health.error, "measured: HTTP probe"),
-            ),
-            (
-                "xAPI statements cannot reach ClickHouse while Ralph is down; event-routing-backends retries "
+    """Ralph down or its database away (critical); Superset down, its Redis unreachable or no worker (warning)."""
+    return [_service_finding(health) for health in services.unhealthy]
+
+
+def _service_finding(health) -> Recommendation:
+    inputs = [Input("url", health.url, "setting: the server's health path (see note)" if health.note else "setting")]
+    inputs.append(Input("error", health.error, "measured: HTTP probe"))
+    if health.body:
+        inputs.append(Input("health body", health.body, f"measured: {health.url}"))
+    if health.note:
+        inputs.append(Input("note", health.note, "setting"))
+    backend = health.backend
+    if backend is not None:
+        inputs.append(Input("Superset broker", backend.broker, "setting: ASPECTS_ROUTING['SUPERSET_BROKER_URL']"))
+        inputs.append(Input("Superset workers answering", len(backend.workers), "measured: inspect().ping()"))
+    if health.service == "ralph":
+        if health.state == "degraded":
+            title = f"Ralph is up, its database is not ({health.body})"
+            reasoning = (
+                "Ralph answers (/__lbheartbeat__ 200) but its heartbeat reports the backend status above: "
+                "xAPI statements are refused until ClickHouse answers again; event-routing-backends retries "
                 "and then drops them."
-                if health.service == "ralph"
-                else "Dashboards do not load while Superset is down; data keeps flowing into ClickHouse."
-            ),
-            (Change("command", health.service, f"kubectl rollout status deployment/{health.service}"),),
+            )
+            change = Change("command", "clickhouse", "kubectl logs deployment/ralph --since=15m; check ClickHouse")
+        else:
+            title = "Ralph is down"
+            reasoning = (
+                "Nothing answers Ralph's health path: xAPI statements cannot reach ClickHouse; "
+                "event-routing-backends retries and then drops them."
+            )
+            change = Change("command", "ralph", "kubectl rollout status deployment/ralph")
+        return Recommendation(CRITICAL, "ralph", title, tuple(inputs), reasoning, (change,))
+    if health.state == "degraded" and backend is not None and not backend.redis_reachable:
+        title = "Superset's Redis is unreachable"
+        reasoning = (
+            "Superset's /health answers, but its Redis (Celery broker, results backend and cache) does not: "
+            "asynchronous SQL Lab queries, caching, cache warm-up and reports fail."
         )
-        for health in services.unhealthy
-    ]
+        change = Change("command", "superset-redis", "kubectl get pods -l app.kubernetes.io/name=superset-redis")
+    elif health.state == "degraded":
+        title = "No Superset Celery worker answers"
+        reasoning = (
+            "Superset's /health answers and its Redis too, but no Celery worker replied to a ping: "
+            "asynchronous SQL Lab queries, cache warm-up and reports are not run."
+        )
+        change = Change("command", "superset-worker", "kubectl rollout status deployment/superset-worker")
+    else:
+        title = "Superset is down"
+        reasoning = "Superset's health path does not answer 2xx: dashboards do not load; data keeps flowing into ClickHouse."
+        change = Change("command", "superset", "kubectl rollout status deployment/superset")
+    return Recommendation(WARNING, "superset", title, tuple(inputs), reasoning, (change,))
 
 
 # ---------------------------------------------------------------- backlog and throughput

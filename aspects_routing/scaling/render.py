@@ -200,16 +200,27 @@ def _routing_blocks(routing) -> list:
 
 
 def _services_blocks(services) -> list:
-    return [
+    blocks: list = [
         Table(
-            ("service", "url", "healthy", "status", "latency median ms", "latency max ms", "error"),
+            ("service", "url", "state", "status", "health body", "latency median ms", "latency max ms", "error"),
             tuple(
-                (s.service, s.url, fmt(s.reachable), fmt(s.status_code), fmt(s.latency_ms_median),
+                (s.service, s.url, s.state, fmt(s.status_code), fmt(s.body), fmt(s.latency_ms_median),
                  fmt(s.latency_ms_max), fmt(s.error))
                 for s in services.services
             ),
         )
     ]
+    notes = [s.note for s in services.services if s.note]
+    for s in services.services:
+        if s.backend is not None:
+            workers = ", ".join(s.backend.workers) or "none"
+            notes.append(
+                f"superset broker {s.backend.broker}: redis {'reachable' if s.backend.redis_reachable else 'unreachable'}"
+                f", Celery workers answering: {workers}" + (f" ({s.backend.error})" if s.backend.error else "")
+            )
+    if notes:
+        blocks.append(Lines(tuple(notes)))
+    return blocks
 
 
 def human_bytes(value: float | None) -> str:

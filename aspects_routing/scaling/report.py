@@ -97,7 +97,8 @@ class Report:
 def _secrets(config: RoutingSettings, options: ReportOptions, app) -> tuple[str, ...]:
     """Every credential the report could come across, to scrub from error messages."""
     found = [config.metrics_token or ""]
-    for url in (config.metrics_redis_url, options.clickhouse_dsn, config.ralph_url, config.superset_url):
+    for url in (config.metrics_redis_url, options.clickhouse_dsn, config.ralph_url, config.superset_url,
+                config.superset_broker_url):
         found.extend(url_secrets(url))
     found.extend(url_secrets(getattr(app.conf, "broker_url", None)))
     from aspects_routing.scaling.collectors import clickhouse_source  # pylint: disable=import-outside-toplevel
