@@ -49,6 +49,10 @@ class Command(BaseCommand):
         )
         add("--namespace", default=DEFAULT_NAMESPACE, help=f"Kubernetes namespace (default {DEFAULT_NAMESPACE}).")
         add("--force", action="store_true", help="Overwrite files that already exist under --output.")
+        add("--queue-wait-slo", type=float, metavar="SECONDS",
+            help="monitoring: alert when the Aspects queue wait p95 exceeds this (default: the sizing model's target).")
+        add("--xapi-lag-threshold", type=float, metavar="SECONDS",
+            help="monitoring: alert when the newest xAPI event in ClickHouse is older than this (default 3600).")
 
     def handle(self, *args, **opts):
         options = ConfigOptions(
@@ -62,6 +66,8 @@ class Command(BaseCommand):
             storage_class=opts["storage_class"],
             namespace=opts["namespace"],
             force=opts["force"],
+            queue_wait_slo=opts["queue_wait_slo"],
+            xapi_lag_threshold=opts["xapi_lag_threshold"],
         )
         try:
             result = plan(options)

@@ -18,7 +18,7 @@ import yaml
 K8S = "k8s"
 TUTOR = "tutor"
 FORMATS = (K8S, TUTOR, "both")
-SERVICES = ("workers", "ralph", "clickhouse", "superset")
+SERVICES = ("workers", "ralph", "clickhouse", "superset", "monitoring")
 
 #: The Open edX image the Aspects worker runs; replace with your DOCKER_IMAGE_OPENEDX.
 OPENEDX_IMAGE = "docker.io/overhangio/openedx"

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from aspects_routing.conf import RoutingSettings, get_config
 from aspects_routing.scaling import sizing as model
-from aspects_routing.scaling.configgen import clickhouse, ralph, superset, workers
+from aspects_routing.scaling.configgen import clickhouse, monitoring, ralph, superset, workers
 from aspects_routing.scaling.configgen.common import (
     CLUSTER_NAME,
     DEDICATED_QUEUE,
@@ -62,6 +62,8 @@ class ConfigOptions:  # pylint: disable=too-many-instance-attributes
     storage_class: str | None = None  # NAME or NAME=PROVISIONER
     namespace: str = DEFAULT_NAMESPACE
     force: bool = False
+    queue_wait_slo: float | None = None  # --services monitoring: p95 queue wait alert (s)
+    xapi_lag_threshold: float | None = None  # --services monitoring: xAPI lag alert (s)
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -115,6 +117,9 @@ def validate(options: ConfigOptions) -> None:
             f"--events-per-second {eps} is not a rate; give the peak tracking events per second as a number "
             ">= 0, e.g. --events-per-second 25."
         )
+    for flag, value in (("--queue-wait-slo", options.queue_wait_slo), ("--xapi-lag-threshold", options.xapi_lag_threshold)):
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            raise ConfigError(f"{flag} {value} must be a positive number of seconds, e.g. {flag} 60.")
     if options.retention_days is not None and options.retention_days < 1:
         raise ConfigError(
             f"--retention-days {options.retention_days} must be at least 1; give the days of xAPI data Aspects "
@@ -219,6 +224,8 @@ def report_measurements() -> model.Measured:
 def measure(options: ConfigOptions, config: RoutingSettings, source: Measure) -> tuple[model.Measured, str]:
     """The measurements to size from, and a note saying where they came from."""
     nothing = model.Measured.nothing(transport=config.transport, retention_days=config.retention_days)
+    if set(options.services) <= {"monitoring"}:
+        return nothing, "--services monitoring: nothing measured (the rules' thresholds come from the sizing model)."
     if options.profile != "auto":
         return nothing, f"--profile {options.profile}: nothing measured (measurements size --profile auto)."
     if isinstance(source, model.Measured):
@@ -231,6 +238,15 @@ def measure(options: ConfigOptions, config: RoutingSettings, source: Measure) ->
         # The type only: a message could hold a DSN with credentials.
         return nothing, f"Nothing measured: the measurement failed ({type(exc).__name__}); run aspects_scaling_report."
     return measured, "Measured with the scaling report's collectors."
+
+
+def monitoring_options(options: ConfigOptions) -> monitoring.MonitoringOptions:
+    """The monitoring pack's thresholds: the flags, else the sizing model's and the report's."""
+    defaults = monitoring.MonitoringOptions()
+    return monitoring.MonitoringOptions(
+        queue_wait_slo_seconds=options.queue_wait_slo or defaults.queue_wait_slo_seconds,
+        xapi_lag_seconds=options.xapi_lag_threshold or defaults.xapi_lag_seconds,
+    )
 
 
 def _pod_autoscaling_file(sizing: model.Sizing, services: tuple[str, ...]) -> GeneratedFile | None:
@@ -274,6 +290,8 @@ def plan(options: ConfigOptions, source: Measure = None, config: RoutingSettings
         files += clickhouse.generate(sizing, target, forms)
     if "superset" in services:
         files += superset.generate(sizing, target, forms)
+    if "monitoring" in services:
+        files += monitoring.generate(target, monitoring_options(options), forms)
     if TUTOR in forms:
         shared = _pod_autoscaling_file(sizing, services)
         if shared is not None:
@@ -314,6 +332,8 @@ def _notes(note: str, options: ConfigOptions, sizing: model.Sizing, target: Targ
                 f"Volumes use StorageClass {target.storage_class}; it must allow volume expansion "
                 "(give --storage-class NAME=PROVISIONER to generate one)."
             )
+    if "monitoring" in services:
+        notes.extend(monitoring.NOTES)
     if "superset" in services:
         notes.append(superset.DB_NOTE)
         notes.append(f"Create Secret {superset.REDIS_SECRET} (key 'password') for Superset's standalone Redis.")
