@@ -14,7 +14,7 @@ from event_routing_backends.utils.settings import event_tracking_backends_config
 from aspects_routing.metrics.event_bus import GroupLag, group_risks, read_event_bus_lag
 from aspects_routing.metrics.recorder import current_store
 from aspects_routing.transport import consumer_command
-from aspects_routing.transport.consumer import parse_consume_events_argv
+from aspects_routing.transport.consumer import claim_threshold, parse_consume_events_argv
 from aspects_routing.transport.event_bus import (
     CELERY_BACKEND,
     EVENT_BUS_BACKEND,
@@ -137,18 +137,31 @@ def test_consumer_command_is_the_documented_safe_one():
     argv = consumer_command(consumer_name="aspects-consumer-0")
     assert argv == [
         "./manage.py", "lms", "consume_events", "-t", "analytics", "-g", "event_routing_backends",
-        "--extra", '{"consumer_name":"aspects-consumer-0","check_backlog":true}',
+        "--extra", '{"consumer_name":"aspects-consumer-0","check_backlog":true,"claim_msgs_older_than":2000}',
     ]
-    # openedx-events' own argument parser reads it back as a safe start.
+    # openedx-events' own argument parser reads it back as a safe start that claims.
     parsed = parse_consume_events_argv(argv)
-    assert (parsed.topic, parsed.group, parsed.safe) == ("analytics", "event_routing_backends", True)
+    assert (parsed.topic, parsed.group, parsed.safe, parsed.claims) == ("analytics", "event_routing_backends", True, True)
     unsafe = parse_consume_events_argv(argv[:-1] + ['{"consumer_name": "c"}'])
-    assert unsafe.safe is False
+    assert (unsafe.safe, unsafe.claims) == (False, False)
+    assert consumer_command(consumer_name="c", claim_idle_ms=30_000)[-1].endswith('"claim_msgs_older_than":30000}')
     with pytest.raises(ValueError, match="consumer_name"):
         consumer_command(consumer_name=" ")
     # Other command lines that mention the command are not consumers (and never raise).
     assert parse_consume_events_argv(["manage.py", "help", "consume_events"]) is None
     assert parse_consume_events_argv(["manage.py", "consume_events", "-t", "a", "-g", "b", "--extra", "{bad"]) is None
+
+
+def test_claim_threshold_follows_the_processing_time():
+    assumed = claim_threshold()
+    assert (assumed.idle_ms, assumed.source) == (2000, "assumed: the transform plus one POST to Ralph")
+    assert claim_threshold(0.05, "measured").idle_ms == 2000  # the floor
+    slow = claim_threshold(0.75, "measured: 15 min")
+    assert slow.idle_ms == 15_000
+    assert slow.explanation == (
+        "claim_msgs_older_than = max(2000 ms, 20 x 0.75 s mean processing per event, measured: 15 min) = 15000 ms"
+    )
+    assert claim_threshold(float("nan")).idle_ms == 2000
 
 
 def test_group_risks():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -243,7 +244,11 @@ def test_event_bus_consumer_scales_on_lag_and_checks_backlog():
     args = consumer["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:4] == ["python", "manage.py", "lms", "consume_events"]
     extra = json.loads(args[args.index("--extra") + 1])
-    assert extra == {"consumer_name": "$(POD_NAME)", "check_backlog": True}
+    # The claim threshold follows the measured mean runtime, and the output says so.
+    runtime = result.sizing.input("mean_task_runtime_seconds").value
+    claim = max(2000, math.ceil(20 * runtime * 1000))
+    assert extra == {"consumer_name": "$(POD_NAME)", "check_backlog": True, "claim_msgs_older_than": claim}
+    assert f"claim_msgs_older_than {claim} ms" in files["k8s/workers/event-consumer-deployment.yaml"].what
     scaled = yaml.safe_load(files["k8s/workers/event-consumer-scaledobject.yaml"].content)
     trigger = scaled["spec"]["triggers"][0]
     assert trigger["type"] == "redis-streams"

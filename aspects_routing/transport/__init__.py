@@ -23,7 +23,10 @@ def start() -> None:
     from aspects_routing.metrics.event_bus import EventBusLagCollector  # pylint: disable=import-outside-toplevel
     from aspects_routing.metrics.exposition import register_collector  # pylint: disable=import-outside-toplevel
     from aspects_routing.transport import producer_metrics, tracking_logs  # pylint: disable=import-outside-toplevel
-    from aspects_routing.transport.consumer import detect_unsafe_start  # pylint: disable=import-outside-toplevel
+    from aspects_routing.transport.consumer import (  # pylint: disable=import-outside-toplevel
+        detect_unsafe_start,
+        install_graceful_shutdown,
+    )
 
     state = apply_transport()
     tracking_logs.install()
@@ -32,3 +35,4 @@ def start() -> None:
     producer_metrics.install()
     register_collector(EventBusLagCollector)
     detect_unsafe_start()
+    install_graceful_shutdown()

@@ -31,6 +31,7 @@ from aspects_routing.scaling.configgen.common import (
 )
 from aspects_routing.scaling.sizing import Sizing
 from aspects_routing.transport import consumer_command
+from aspects_routing.transport.consumer import ClaimThreshold, claim_threshold
 
 WORKER = "aspects-worker"
 CONSUMER = "aspects-event-consumer"
@@ -112,14 +113,23 @@ def worker_deployment(sizing: Sizing, target: Target) -> dict[str, Any]:
     return _deployment(WORKER, target, w.min_replicas, _openedx_pod(WORKER, args, w.requests, w.limits))
 
 
+def consumer_claim(sizing: Sizing) -> ClaimThreshold:
+    """The consumers' ``claim_msgs_older_than``, from the sizing's mean processing time per event."""
+    runtime = sizing.input("mean_task_runtime_seconds")
+    return claim_threshold(runtime.value, runtime.source)
+
+
 def consumer_deployment(sizing: Sizing, target: Target, topic: str) -> dict[str, Any]:
     """``consume_events`` replicas; each pod's name is its unique consumer name."""
     w = sizing.workers
     pod_name = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
     # Kubernetes expands $(POD_NAME) in args from the env var declared above (it expands
     # only variables declared in the container's env), so each replica has its own
-    # consumer name; the transport's command always passes check_backlog.
-    args = consumer_command(topic, target.consumer_group, "$(POD_NAME)", manage=CONSUMER_MANAGE)
+    # consumer name; the transport's command always passes check_backlog, and
+    # claim_msgs_older_than from the measured processing time (consumer_claim).
+    args = consumer_command(
+        topic, target.consumer_group, "$(POD_NAME)", manage=CONSUMER_MANAGE, claim_idle_ms=consumer_claim(sizing).idle_ms
+    )
     pod = _openedx_pod(CONSUMER, args, w.consumer_requests, w.consumer_limits, env_extra=(pod_name,))
     return _deployment(CONSUMER, target, w.min_replicas, pod)
 
@@ -220,7 +230,11 @@ def generate(sizing: Sizing, target: Target, forms: tuple[str, ...], topic: str)
             files.append(
                 GeneratedFile(
                     "k8s/workers/event-consumer-deployment.yaml", dump(consumer_deployment(sizing, target, topic)),
-                    K8S, SERVICE, f"Deployment {CONSUMER}: consume_events with check_backlog", basis,
+                    K8S, SERVICE, f"Deployment {CONSUMER}: consume_events with check_backlog and "
+                    f"claim_msgs_older_than {consumer_claim(sizing).idle_ms} ms",
+                    f"{basis} {consumer_claim(sizing).explanation}: a consumer that starts takes over the "
+                    "entries a stopped one held longer than that (sent again at worst; Ralph and ClickHouse "
+                    "deduplicate by statement id).",
                     complete_k8s_object=True,
                 )
             )
