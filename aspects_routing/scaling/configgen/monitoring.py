@@ -170,6 +170,8 @@ class Names:
 
 
 COUNTERS = (PUBLISHED, STARTED, SUCCEEDED, FAILED, RETRIED)
+#: The rate whose series (times 0) stands in for a counter not counted yet.
+ZERO_FROM = {STARTED: PUBLISHED, SUCCEEDED: STARTED, FAILED: SUCCEEDED, RETRIED: STARTED}
 QUANTILES = (50, 95, 99)
 
 
@@ -181,13 +183,18 @@ def recording_rules(options: MonitoringOptions) -> list[dict[str, Any]]:
     def record(name: str, expr: str):
         rules.append({"record": name, "expr": expr})
 
+    # A counter appears in the store at its first count: a task that never failed has no failed
+    # series. Each rate falls back to 0 wherever the step before it has a series, so dashboards
+    # show 0 (not "no data") and ratios and sums exist for every task that was published.
     for counter in COUNTERS:
-        record(n.task_rate(counter), f"max by (namespace, task, queue) (rate({counter}[{w}]))")
+        rate = f"max by (namespace, task, queue) (rate({counter}[{w}]))"
+        before = ZERO_FROM.get(counter)
+        if before is not None:
+            rate += f" or {n.task_rate(before)} * 0"
+        record(n.task_rate(counter), rate)
     for counter in COUNTERS:
         record(n.queue_rate(counter), f"sum by (namespace, queue) ({n.task_rate(counter)})")
-    # A task that never failed has no failed series: sum over both names so it still counts.
-    finished = f'{{__name__=~"{n.task_rate(SUCCEEDED)}|{n.task_rate(FAILED)}"}}'
-    record(n.task_finished, f"sum by (namespace, task, queue) ({finished})")
+    record(n.task_finished, f"{n.task_rate(SUCCEEDED)} + {n.task_rate(FAILED)}")
     record(n.queue_finished, f"sum by (namespace, queue) ({n.task_finished})")
     record(n.failure_ratio, f"{n.task_rate(FAILED)} / {n.task_finished}")
     record(n.retry_ratio, f"{n.task_rate(RETRIED)} / {n.task_rate(STARTED)}")
@@ -435,7 +442,8 @@ def overview_dashboard(options: MonitoringOptions, stalled_metric: str) -> dict[
             (f"min({STORE_UP})", "metrics store"),
             (f"min({ch_metrics.UP})", "ClickHouse"),
         ], "short", (0, 40, 12, 6), kind="stat"),
-        _panel(13, "Metric events dropped", [(f"max(increase({DROPPED}[{options.trend_window}]))", "dropped")],
+        _panel(13, "Metric events dropped", [(f"max(increase({DROPPED}[{options.trend_window}])) or vector(0)",
+                                              "dropped")],
                "short", (12, 40, 12, 6), kind="stat"),
     ]
     return _dashboard(OVERVIEW_UID, "Aspects pipeline", panels, [])
