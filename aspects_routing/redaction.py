@@ -255,12 +255,13 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def describe_error(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+def describe_error(exc: BaseException, secrets: Iterable[str] = (), text: str | None = None) -> str:
     """
     A short reason for ``exc`` that cannot echo a credential.
 
     Network and login failures become fixed phrases; a URL-parsing error says so
-    without its text; anything else is ``Type: text`` with :func:`scrub` applied.
+    without its text; anything else is ``Type: text`` with :func:`scrub` applied
+    (``text``: the exception's text already shortened by the caller).
     """
     chain = _chain(exc)
     for item in chain:
@@ -283,7 +284,7 @@ def describe_error(exc: BaseException, secrets: Iterable[str] = ()) -> str:
         text = str(item)
         if isinstance(item, (ValueError, TypeError)) and ("port" in text.lower() or "url" in text.lower()):
             return "the URL could not be parsed"
-    text = " ".join(str(exc).split())
+    text = " ".join((str(exc) if text is None else text).split())
     return f"{type(exc).__name__}: {scrub(text, secrets)}"[:300] if text else type(exc).__name__
 
 
@@ -355,14 +356,17 @@ def configured_secrets(extra_urls: Iterable[tuple[str, object]] = (), django_set
         urls.append((name, getattr(django_settings, name, None)))
     raw = getattr(django_settings, "ASPECTS_ROUTING", None)
     if isinstance(raw, dict):
-        for key in ("METRICS_REDIS_URL", "RALPH_URL", "SUPERSET_URL"):
-            urls.append((f"ASPECTS_ROUTING['{key}']", raw.get(key)))
+        for key, value in raw.items():  # METRICS_REDIS_URL, RALPH_URL, SUPERSET_URL and any later *_URL
+            if isinstance(key, str) and key.endswith("_URL"):
+                urls.append((f"ASPECTS_ROUTING['{key}']", value))
         token = raw.get("METRICS_TOKEN")
         if isinstance(token, str):
             found.extend(_spellings(token.strip()) + (token,))
     try:
         config = get_config()
-        urls.append(("ASPECTS_ROUTING['METRICS_REDIS_URL']", config.metrics_redis_url))
+        for name, value in vars(config).items():  # the parsed *_url fields (the broker's, when it is the store)
+            if name.endswith("_url"):
+                urls.append((f"ASPECTS_ROUTING['{name.upper()}']", value))
         found.extend(_spellings(config.metrics_token))
     except Exception:  # pylint: disable=broad-except
         pass

@@ -73,6 +73,24 @@ def _worker_command(queue: str) -> str:
     return f"celery --app=lms.celery worker --loglevel=info -Q {queue}"
 
 
+def broker_findings(routing) -> list[Recommendation]:
+    """A broker that refuses connections is critical: no Aspects task can be published or consumed."""
+    if not getattr(routing, "broker_error", None):
+        return []
+    return [
+        Recommendation(
+            CRITICAL,
+            "routing",
+            "The Celery broker cannot be reached: no task can be published or consumed",
+            (Input("broker", routing.broker, "measured: one connection attempt"),
+             Input("error", routing.broker_error, "measured: one connection attempt")),
+            "Every Aspects task (and every other platform task) fails to publish while the broker is down; "
+            "tracking events sent through Celery are lost or retried by the caller.",
+            (Change("setting", "CELERY_BROKER_URL", "a reachable broker (check its host, port and password)"),),
+        )
+    ]
+
+
 def routing_findings(routing) -> list[Recommendation]:
     """A routed queue with no live consumer is critical; unreachable workers are a warning."""
     found = []
@@ -362,6 +380,14 @@ def clickhouse_findings(ch) -> list[Recommendation]:
         add(WARNING, f"The newest xAPI event is {ch.lag.value.lag_seconds / 60:.0f} min old", "xAPI lag",
             ch.lag.value.lag_seconds, "Events are not reaching ClickHouse: check Ralph and the Aspects workers.",
             Change("command", "ralph", "kubectl logs deployment/ralph --since=1h"), "s")
+    if ch.lag.ok and getattr(ch.lag.value, "future_rows", 0):
+        lag = ch.lag.value
+        add(WARNING, f"{lag.future_rows:,} xAPI row(s) are dated in the future, up to {lag.skew_seconds:,.0f} s ahead "
+            "(clock skew)", "future-dated rows", lag.future_rows,
+            "A clock is wrong (the LMS's, a worker's or ClickHouse's): these rows are left out of the xAPI lag, "
+            "and dashboards place them at the wrong time.",
+            Change("command", "hosts", "timedatectl status  # on the LMS, worker and ClickHouse hosts: NTP synchronized?"),
+            "rows")
     if ch.max_parts_per_partition.ok and ch.max_parts_per_partition.value >= MAX_PARTS_WARNING:
         add(WARNING, f"{ch.max_parts_per_partition.value} parts in one partition", "MaxPartCountForPartition",
             ch.max_parts_per_partition.value,
@@ -536,6 +562,7 @@ def recommend(sections, sizing, window_minutes: int = 60) -> tuple[Recommendatio
     routing = data("routing")
     unconsumed = ()
     if routing is not None:
+        found.extend(broker_findings(routing))
         found.extend(routing_findings(routing))
         unconsumed = routing.unconsumed_queues
     if data("queues") is not None:

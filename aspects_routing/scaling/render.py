@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from aspects_routing.scaling.collectors.base import scrub
 from aspects_routing.scaling.report import SECTIONS, Report
 
 FORMATS = ("text", "json", "markdown")
@@ -168,7 +167,7 @@ def _routing_blocks(routing) -> list:
             (
                 ("transport", routing.transport),
                 ("configured queue", f"{fmt(routing.configured_queue)} (from {routing.configured_queue_source})"),
-                ("broker", fmt(routing.broker)),
+                ("broker", fmt(routing.broker) + (f" UNREACHABLE ({routing.broker_error})" if routing.broker_error else "")),
                 ("patterns matching no task", fmt(routing.unmatched_patterns) if routing.unmatched_patterns else "none"),
             )
         ),
@@ -244,9 +243,16 @@ def _measurement(measured, show) -> str:
 
 def _clickhouse_blocks(ch) -> list:
     def lag(value):
-        if value.latest_event is None:
-            return "no xAPI event yet"
-        return f"{fmt(value.lag_seconds)} s (newest event {fmt(value.latest_event)})"
+        shown = (
+            "no xAPI event yet" if value.latest_event is None
+            else f"{fmt(value.lag_seconds)} s (newest event {fmt(value.latest_event)})"
+        )
+        if value.future_rows:
+            shown += (
+                f"; {value.future_rows:,} row(s) dated in the future, up to {fmt(value.skew_seconds)} s ahead "
+                f"(clock skew: left out of the lag)"
+            )
+        return shown
 
     def storage(value):
         return (
@@ -258,7 +264,7 @@ def _clickhouse_blocks(ch) -> list:
         return (
             f"{human_bytes(value.projected_bytes)} per replica = {human_bytes(value.growth_bytes_per_day)}/day "
             f"({value.growth_rows_per_day:,.0f} rows/day over {value.days_measured} complete day(s)) "
-            f"x {value.retention_days} days x {value.headroom:g} headroom"
+            f"x {value.retention_days} days x {value.headroom:g} headroom; bytes from the {value.bytes_basis}"
         )
 
     def superset(value):
@@ -554,7 +560,8 @@ def render(report: Report, fmt_name: str) -> str:
     """
     Render ``report`` as ``fmt_name`` (one of :data:`FORMATS`).
 
-    Sections already hold redacted URLs and scrubbed reasons; as a last line of
-    defence the whole output is scrubbed of the credentials the report knows of.
+    Sections hold only redacted URLs and reasons mapped by :mod:`aspects_routing.redaction`,
+    so the output is not scrubbed as a whole (that would change queue names and JSON keys
+    that happen to contain a password or a user name).
     """
-    return scrub(RENDERERS[fmt_name](report), report.secrets)
+    return RENDERERS[fmt_name](report)

@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 from aspects_routing.conf import RoutingSettings, get_config
 from aspects_routing.routing.install import celery_app
-from aspects_routing.scaling.collectors.base import Skipped, Unavailable, scrub, url_secrets
+from aspects_routing.redaction import configured_secrets, describe_error
+from aspects_routing.scaling.collectors.base import Skipped, Unavailable, scrub
 
 #: Section names, in the order they are collected and rendered.
 SECTIONS = ("routing", "throughput", "queues", "event_bus", "clickhouse", "services")
@@ -78,7 +79,7 @@ class Report:
     recommendations: tuple  # of recommendations.Recommendation
     status: str  # "ok", "warning" or "critical"
     elapsed_seconds: float
-    # Credentials the report may have come across; the renderers mask them in their output.
+    # Credentials the report may have come across (exception text is scrubbed of them at the source).
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def section(self, name: str) -> Section:
@@ -94,17 +95,10 @@ class Report:
         return section.data if section.ok else None
 
 
-def _secrets(config: RoutingSettings, options: ReportOptions, app) -> tuple[str, ...]:
-    """Every credential the report could come across, to scrub from error messages."""
-    found = [config.metrics_token or ""]
-    for url in (config.metrics_redis_url, options.clickhouse_dsn, config.ralph_url, config.superset_url,
-                config.superset_broker_url):
-        found.extend(url_secrets(url))
-    found.extend(url_secrets(getattr(app.conf, "broker_url", None)))
-    from aspects_routing.scaling.collectors import clickhouse_source  # pylint: disable=import-outside-toplevel
-
-    found.extend(clickhouse_source.configured_secrets(options.clickhouse_dsn))
-    return tuple(sorted({s for s in found if s}, key=len, reverse=True))
+def _secrets(config: RoutingSettings, options: ReportOptions, app) -> tuple[str, ...]:  # pylint: disable=unused-argument
+    """Every credential the report could come across (not user names), to scrub from exception text."""
+    broker = getattr(app.conf, "broker_url", None)
+    return configured_secrets([("--clickhouse-dsn", options.clickhouse_dsn), ("broker_url", broker)])
 
 
 def _run_one(name: str, collect: Callable[[], Any], results: dict, secrets: tuple[str, ...]) -> None:
@@ -114,11 +108,11 @@ def _run_one(name: str, collect: Callable[[], Any], results: dict, secrets: tupl
         section = Section(name, OK, data, None, 0.0)
     except Skipped as exc:
         section = Section(name, SKIPPED, None, scrub(str(exc), secrets), 0.0)
+    except Unavailable as exc:
+        section = Section(name, UNAVAILABLE, None, scrub(str(exc) or "unavailable", secrets), 0.0)
     except Exception as exc:  # pylint: disable=broad-except
-        reason = str(exc) or type(exc).__name__
-        if not isinstance(exc, Unavailable):
-            reason = f"{type(exc).__name__}: {reason}"
-        section = Section(name, UNAVAILABLE, None, scrub(reason, secrets), 0.0)
+        # A library's message may echo a URL: mapped to a reason, never shown raw.
+        section = Section(name, UNAVAILABLE, None, describe_error(exc, secrets), 0.0)
     results[name] = Section(
         section.name, section.status, section.data, section.reason, round(time.perf_counter() - start, 3)
     )

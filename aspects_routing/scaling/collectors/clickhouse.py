@@ -39,14 +39,17 @@ match :data:`CLUSTER_RE` and is quoted, never pasted raw. Values always go throu
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Callable, Generic, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from aspects_routing.conf import CLUSTER_NAME_RE
+from aspects_routing.redaction import Address, UnusableURL, describe_error, parse_url, redact_url
 from aspects_routing.scaling.sizing import STORAGE_HEADROOM
 
 T = TypeVar("T")
@@ -67,6 +70,65 @@ CLUSTER_RE = CLUSTER_NAME_RE
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+#: Rows dated up to this far after the server's clock still count as "now" (clocks drift a little);
+#: later ones are future-dated: reported as clock skew and left out of the lag.
+SKEW_TOLERANCE_SECONDS = 60.0
+
+#: Key of the whole table's bytes/row in :func:`bytes_per_row` (not a partition id ClickHouse makes).
+AVERAGE = "*"
+_MONTH_ID = re.compile(r"^\d{6}$")  # toYYYYMM(emission_time)
+_DAY_ID = re.compile(r"^\d{8}$")  # toYYYYMMDD(emission_time)
+#: How :func:`daily_volumes` turned rows into bytes.
+BASIS_MONTH = "bytes/row of the day's month partition"
+BASIS_DAY = "bytes/row of the day's partition"
+BASIS_AVERAGE = "bytes/row of the whole table (its partitions are not by month or day)"
+
+#: The range a value read from ClickHouse must fall in to be believed, per kind. Outside it the
+#: measurement is ``unavailable: <reason>`` instead of a number that would drive advice.
+LIMITS: dict[str, tuple[float, float]] = {
+    "rows": (0, 10**13),  # rows of a table, a partition or a day
+    "bytes": (0, 10**17),  # 100 PB
+    "parts": (0, 10**6),  # parts in a partition or a table
+    "count": (0, 10**9),  # delayed inserts, queued files, stuck tasks, queries
+    "milliseconds": (0, 7 * 86_400_000),  # a query's duration: at most a week
+}
+#: Years a server clock or an xAPI timestamp may plausibly read.
+PLAUSIBLE_YEARS = (2000, 2200)
+
+
+class OutOfRange(ValueError):
+    """A value read from ClickHouse that cannot be right; the message says which and why."""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def in_range(value: Any, what: str, kind: str) -> int | float:
+    """``value`` as a number if it is one and within :data:`LIMITS` ``[kind]``; else :class:`OutOfRange`."""
+    low, high = LIMITS[kind]
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise OutOfRange(f"ClickHouse returned {what} = {_short(value)}, not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OutOfRange(f"ClickHouse returned {what} = {value!r}")
+    if not low <= value <= high:
+        raise OutOfRange(f"ClickHouse returned {what} = {_short(value)}, outside {low:,}..{high:,}")
+    return float(value) if isinstance(value, (float, Decimal)) and kind == "milliseconds" else int(value)
+
+
+def plausible_time(micros: Any, what: str) -> datetime:
+    """A ``toUnixTimestamp64Micro`` value as a UTC datetime, if it is one of :data:`PLAUSIBLE_YEARS`."""
+    if isinstance(micros, bool) or not isinstance(micros, int):
+        raise OutOfRange(f"ClickHouse returned {what} = {_short(micros)}, not a timestamp")
+    try:
+        moment = _from_micros(micros)
+    except (OverflowError, ValueError) as exc:
+        raise OutOfRange(f"ClickHouse returned {what} = {_short(micros)} µs, not a date") from exc
+    if not PLAUSIBLE_YEARS[0] <= moment.year <= PLAUSIBLE_YEARS[1]:
+        raise OutOfRange(f"ClickHouse returned {what} = {moment:%Y-%m-%d}, outside {PLAUSIBLE_YEARS[0]}..{PLAUSIBLE_YEARS[1]}")
+    return moment
+
 
 def quote_identifier(name: str, pattern: re.Pattern = IDENTIFIER_RE) -> str:
     """``name`` back-quoted for SQL, after checking it against ``pattern`` (``ValueError`` if it fails)."""
@@ -78,22 +140,22 @@ def quote_identifier(name: str, pattern: re.Pattern = IDENTIFIER_RE) -> str:
 # --- connection -----------------------------------------------------------------------------------
 
 
-def redact_dsn(dsn: str | None) -> str | None:
+#: Where the DSN came from when it is a flag.
+DSN_FLAG = "--clickhouse-dsn"
+#: The setting name used when the DSN comes from Aspects' settings.
+SINK_SETTING = "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG['url']"
+SCHEMES = ("http", "https", "clickhouse", "clickhouses", "chdb")
+
+
+def redact_dsn(dsn: str | None, setting: str = DSN_FLAG) -> str | None:
     """
     ``dsn`` without user name, password or query string, for display.
 
     ``http://ch_lms:s3cret@clickhouse:8123/xapi`` -> ``http://clickhouse:8123/xapi``;
-    ``chdb:///var/lib/demo`` stays as it is (chDB has no credentials).
+    ``chdb:///var/lib/demo`` stays as it is (chDB has no credentials). Parsed by
+    :func:`aspects_routing.redaction.parse_url`, so a password with ``#`` or ``/`` is never shown.
     """
-    if not dsn:
-        return dsn
-    scheme, sep, rest = dsn.partition("://")
-    if not sep:
-        return "<not a URL>"
-    rest = rest.split("?", 1)[0].split("#", 1)[0]
-    netloc, slash, path = rest.partition("/")
-    netloc = netloc.rpartition("@")[2]
-    return f"{scheme}://{netloc}{slash}{path}"
+    return redact_url(dsn, setting)
 
 
 @dataclass(frozen=True)
@@ -103,26 +165,31 @@ class ClickHouseTarget:
     dsn: str = field(repr=False)
     database: str = DEFAULT_DATABASE
     table: str = DEFAULT_TABLE
-    username: str | None = field(default=None, repr=False)
+    username: str | None = None  # not a secret: shown where it helps, never scrubbed
     password: str | None = field(default=None, repr=False)
-    source: str = "--clickhouse-dsn"
+    source: str = DSN_FLAG
+
+    @property
+    def address(self) -> Address:
+        """The parsed DSN."""
+        return parse_url(self.dsn, self.setting)
+
+    @property
+    def setting(self) -> str:
+        """The flag or setting the DSN comes from, as reasons name it."""
+        return DSN_FLAG if self.source == DSN_FLAG else SINK_SETTING
 
     @property
     def redacted(self) -> str:
         """The DSN as it may be shown."""
-        return redact_dsn(self.dsn) or ""
+        return self.address.location
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Strings to scrub from any message: password and user name, in all their spellings."""
-        found = set()
-        parts = urlsplit(self.dsn)
-        for value in (self.password, self.username, parts.password, parts.username):
-            if value and len(value) >= 3:
-                found.update({value, unquote(value)})
-        for name, value in parse_qsl(parts.query):
-            if any(word in name.lower() for word in ("pass", "token", "secret", "key")) and len(value) >= 3:
-                found.add(value)
+        """Strings to scrub from exception text: the password in all its spellings (not the user name)."""
+        found = set(self.address.secrets)
+        if self.password:
+            found.update({self.password, quote(self.password, safe="")})
         return tuple(sorted(found, key=len, reverse=True))
 
 
@@ -131,22 +198,20 @@ def target_from_dsn(dsn: str) -> ClickHouseTarget:
     A target from ``http(s)://user:pass@host:port/db``, ``clickhouse://...`` (HTTP, or HTTPS on
     port 443/8443 or with ``?secure=true``), ``clickhouses://...`` (HTTPS) or ``chdb://...`` (embedded chDB: ``chdb:///path`` or
     ``chdb://memory``). An HTTP DSN's path names the xAPI database (default ``xapi``).
+    Raises ``ValueError`` with a message that names the flag and holds no credential.
     """
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("http", "https", "clickhouse", "clickhouses", "chdb"):
+    address = parse_url(dsn, DSN_FLAG)
+    if not address.ok:
+        raise ValueError(address.failure(""))
+    if address.scheme not in SCHEMES:
         raise ValueError(
-            f"unsupported ClickHouse DSN scheme {parts.scheme!r}; "
+            f"unsupported ClickHouse DSN scheme {address.scheme!r}; "
             "use http://, https://, clickhouse://, clickhouses:// or chdb://"
         )
     database = DEFAULT_DATABASE
-    if parts.scheme != "chdb" and parts.path.strip("/"):
-        database = unquote(parts.path.strip("/").split("/")[0])
-    return ClickHouseTarget(
-        dsn=dsn,
-        database=database,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
+    if address.scheme != "chdb" and address.path.strip("/"):
+        database = unquote(address.path.strip("/").split("/")[0])
+    return ClickHouseTarget(dsn=dsn, database=database, username=address.username, password=address.password)
 
 
 def target_from_settings(django_settings=None) -> ClickHouseTarget | None:
@@ -160,12 +225,13 @@ def target_from_settings(django_settings=None) -> ClickHouseTarget | None:
     url = config.get("url") if isinstance(config, dict) else None
     if not url:
         return None
+    address = parse_url(url, SINK_SETTING)
     return ClickHouseTarget(
         dsn=url,
         database=config.get("xapi_database") or DEFAULT_DATABASE,
         table=config.get("xapi_table") or DEFAULT_TABLE,
-        username=config.get("username") or None,
-        password=config.get("password") or None,
+        username=config.get("username") or address.username or None,
+        password=config.get("password") or address.password or None,
         source="EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG",
     )
 
@@ -174,20 +240,21 @@ def connect(target: ClickHouseTarget, *, timeout: float = 10.0):
     """A clickhouse-connect client for ``target`` (raises clickhouse-connect's errors if it cannot)."""
     import clickhouse_connect  # pylint: disable=import-outside-toplevel
 
-    parts = urlsplit(target.dsn)
-    if parts.scheme == "chdb":
+    address = target.address
+    if not address.ok:
+        raise UnusableURL(address.failure(""))
+    if address.scheme == "chdb":
         return clickhouse_connect.get_client(dsn=target.dsn)
-    query = dict(parse_qsl(parts.query))
+    query = dict(address.query)
     secure = (
-        parts.scheme in ("https", "clickhouses")
+        address.scheme in ("https", "clickhouses")
         or str(query.pop("secure", "")).lower() == "true"
-        or parts.port in (443, 8443)
+        or address.port in (443, 8443)
     )
-    host = parts.hostname or "localhost"
     return clickhouse_connect.get_client(
         interface="https" if secure else "http",
-        host=host,
-        port=parts.port or (8443 if secure else 8123),
+        host=address.host or "localhost",
+        port=address.port or (8443 if secure else 8123),
         username=target.username or "default",
         password=target.password or "",
         connect_timeout=timeout,
@@ -219,11 +286,25 @@ class Measured(Generic[T]):
 
 @dataclass(frozen=True)
 class XapiLag:
-    """How far behind the newest xAPI event is. ``latest_event`` is None when the table is empty."""
+    """
+    How far behind the newest xAPI event that is not in the future is (``latest_event`` None: no
+    such row). Rows dated more than :data:`SKEW_TOLERANCE_SECONDS` after the server's clock are
+    counted apart (``future_rows``): they say a clock is wrong, and would hide a stall if the lag
+    were taken from them.
+    """
 
     server_now: datetime
     latest_event: datetime | None
     lag_seconds: float | None
+    future_rows: int = 0
+    newest_future_event: datetime | None = None
+
+    @property
+    def skew_seconds(self) -> float | None:
+        """How far ahead of the server's clock the newest future-dated row is (None: there is none)."""
+        if self.newest_future_event is None:
+            return None
+        return (self.newest_future_event - self.server_now).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -261,7 +342,7 @@ class Storage:
 
 
 @dataclass(frozen=True)
-class StorageProjection:
+class StorageProjection:  # pylint: disable=too-many-instance-attributes
     """Disk one replica needs at the retention Aspects keeps: ``growth × retention_days × headroom``."""
 
     growth_rows_per_day: float
@@ -271,6 +352,8 @@ class StorageProjection:
     headroom: float
     projected_bytes: int
     formula: str = "growth_bytes_per_day × retention_days × headroom"
+    #: How a day's rows became bytes: "per month partition", "per day partition" or the table average.
+    bytes_basis: str = BASIS_MONTH
 
 
 @dataclass(frozen=True)
@@ -370,19 +453,46 @@ def window_days(today: date, days: int = WINDOW_DAYS) -> tuple[date, ...]:
     return tuple(today - timedelta(days=days - 1 - i) for i in range(days))
 
 
+def bytes_basis(per_partition: dict[str, float] | None) -> str | None:
+    """How :func:`daily_volumes` will size days from these partition ids (None: no sizes)."""
+    if not per_partition:
+        return None
+    ids = [pid for pid in per_partition if pid != AVERAGE]
+    if ids and all(_MONTH_ID.match(pid) for pid in ids):
+        return BASIS_MONTH
+    if ids and all(_DAY_ID.match(pid) for pid in ids):
+        return BASIS_DAY
+    return BASIS_AVERAGE
+
+
+def _day_bytes_per_row(day: date, per_partition: dict[str, float], basis: str) -> float:
+    if basis == BASIS_MONTH:
+        key = f"{day:%Y%m}"
+    elif basis == BASIS_DAY:
+        key = f"{day:%Y%m%d}"
+    else:
+        key = AVERAGE
+    # A day whose partition is gone (merged away, dropped by the TTL) takes the table's average.
+    return per_partition.get(key, per_partition.get(AVERAGE, 0.0))
+
+
 def daily_volumes(
     today: date,
     counts: dict[date, int],
     bytes_per_row: dict[str, float] | None,
     days: int = WINDOW_DAYS,
 ) -> tuple[DayVolume, ...]:
-    """One :class:`DayVolume` per day of the window (0 rows where none); bytes from the day's month partition."""
+    """
+    One :class:`DayVolume` per day of the window (0 rows where none); bytes from the day's month
+    (or day) partition, or from the whole table's bytes/row when the partitions are neither.
+    """
+    basis = bytes_basis(bytes_per_row)
     volumes = []
     for day in window_days(today, days):
         rows = counts.get(day, 0)
         size = None
         if bytes_per_row is not None:
-            size = round(rows * bytes_per_row.get(f"{day:%Y%m}", 0.0))
+            size = round(rows * _day_bytes_per_row(day, bytes_per_row, basis))
         volumes.append(DayVolume(day, rows, size))
     return tuple(volumes)
 
@@ -392,6 +502,7 @@ def project_storage(
     today: date,
     retention_days: int,
     headroom: float = DEFAULT_HEADROOM,
+    basis: str = BASIS_MONTH,
 ) -> StorageProjection | None:
     """
     Growth from the complete days (before ``today``) starting at the first day with data, projected
@@ -411,6 +522,7 @@ def project_storage(
         retention_days=retention_days,
         headroom=headroom,
         projected_bytes=round(growth_bytes * retention_days * headroom),
+        bytes_basis=basis,
     )
 
 
@@ -434,19 +546,60 @@ def summarise_storage(partitions: tuple[PartitionStorage, ...]) -> Storage:
 
 
 def bytes_per_row(partitions: tuple[PartitionStorage, ...]) -> dict[str, float]:
-    """``bytes_on_disk ÷ rows`` per partition id, on the replica holding most of it."""
+    """
+    ``bytes_on_disk ÷ rows`` per partition id, on the replica holding most of it, and the whole
+    table's under :data:`AVERAGE` (for days whose partition is not a month or a day).
+    """
     best: dict[str, PartitionStorage] = {}
     for part in partitions:
         if part.rows and (part.partition not in best or part.rows > best[part.partition].rows):
             best[part.partition] = part
-    return {pid: p.bytes_on_disk / p.rows for pid, p in best.items()}
+    found = {pid: p.bytes_on_disk / p.rows for pid, p in best.items()}
+    rows = sum(p.rows for p in best.values())
+    if rows:
+        found[AVERAGE] = sum(p.bytes_on_disk for p in best.values()) / rows
+    return found
 
 
 def _from_micros(value: int | None) -> datetime | None:
     return None if value is None else _EPOCH + timedelta(microseconds=int(value))
 
 
+def partition_from_row(row: tuple) -> PartitionStorage:
+    """A ``system.parts`` row (host, partition, rows, bytes, uncompressed, parts), range-checked."""
+    host, partition, rows, on_disk, uncompressed, parts = row
+    where = f"partition {_short(partition)} on {_short(host)}"
+    return PartitionStorage(
+        str(host), str(partition),
+        in_range(rows, f"rows of {where}", "rows"),
+        in_range(on_disk, f"bytes_on_disk of {where}", "bytes"),
+        in_range(uncompressed, f"data_uncompressed_bytes of {where}", "bytes"),
+        in_range(parts, f"active parts of {where}", "parts"),
+    )
+
+
+def disk_from_row(row: tuple) -> DiskSpace:
+    """A ``system.disks`` row (host, name, free, total), range-checked: free space within the disk."""
+    host, name, free, total = row
+    where = f"disk {_short(name)} on {_short(host)}"
+    free, total = in_range(free, f"free_space of {where}", "bytes"), in_range(total, f"total_space of {where}", "bytes")
+    if total and free > total:
+        raise OutOfRange(f"ClickHouse returned free_space {free:,} > total_space {total:,} for {where}")
+    return DiskSpace(str(host), str(name), free, total)
+
+
+def superset_from_row(row: tuple, window_minutes: int, users: tuple[str, ...]) -> SupersetQueries:
+    """``(count, p95 ms)`` from ``system.query_log``, range-checked; p95 None when there were no queries."""
+    queries = in_range(row[0], "Superset queries", "count")
+    p95 = in_range(row[1], "Superset query p95 (ms)", "milliseconds") / 1000 if queries else None
+    return SupersetQueries(queries, p95, window_minutes, users)
+
+
 # --- collection ---------------------------------------------------------------------------------------
+
+
+class _Reason(Exception):
+    """A reason this module wrote itself (no library text in it): shown as it is."""
 
 
 class _Run:
@@ -459,17 +612,19 @@ class _Run:
         self.secrets = secrets
 
     def reason(self, exc: BaseException) -> str:
-        text = " ".join(str(exc).split()) or type(exc).__name__
+        """Our own reasons as they are; a library's mapped by :func:`~aspects_routing.redaction.describe_error`."""
+        if isinstance(exc, (_Reason, OutOfRange, UnusableURL)):
+            return str(exc)[:300]
         # ClickHouse appends the whole query ("In scope SELECT ...") and a stack trace.
-        text = text.split(" Stack trace:")[0].split(". In scope ")[0]
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text[:300]
+        text = " ".join(str(exc).split()).split(" Stack trace:")[0].split(". In scope ")[0]
+        reason = describe_error(exc, self.secrets, text)
+        # A server error's own text says what is wrong; the exception's class name adds nothing.
+        return reason.removeprefix(f"{type(exc).__name__}: ")
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError(f"not measured: the ClickHouse section's {self.timeout:g} s timeout ran out")
+            raise _Reason(f"not measured: the ClickHouse section's {self.timeout:g} s timeout ran out")
         settings = {"max_execution_time": max(1, int(remaining))}
         return self.client.query(sql, parameters=parameters or {}, settings=settings).result_rows
 
@@ -517,7 +672,7 @@ def collect_clickhouse(  # pylint: disable=too-many-arguments,too-many-locals,to
         if client_or_dsn is None:
             target = target_from_settings()
             if target is None:
-                raise LookupError(
+                raise _Reason(
                     "no ClickHouse configured: EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG has no 'url' "
                     "and no --clickhouse-dsn was given"
                 )
@@ -528,7 +683,7 @@ def collect_clickhouse(  # pylint: disable=too-many-arguments,too-many-locals,to
         else:
             client = client_or_dsn
     except Exception as exc:  # pylint: disable=broad-except
-        secrets = (client_or_dsn,) if isinstance(client_or_dsn, str) else ()
+        secrets = parse_url(client_or_dsn, DSN_FLAG).secrets if isinstance(client_or_dsn, str) else ()
         run = _Run(None, timeout, secrets)
         dsn = redact_dsn(client_or_dsn) if isinstance(client_or_dsn, str) else ""
         return _unavailable_report(dsn or "", "--clickhouse-dsn", database or DEFAULT_DATABASE,
@@ -559,7 +714,7 @@ def collect_clickhouse(  # pylint: disable=too-many-arguments,too-many-locals,to
             client = connect(target, timeout=timeout)
             owned = True
         except Exception as exc:  # pylint: disable=broad-except
-            return unavailable(f"cannot connect to {shown}: {run.reason(exc)}")
+            return unavailable(f"cannot connect to {shown} ({source}): {run.reason(exc)}")
     run.client = client
     try:
         return _collect(run, shown, source, database, table, xapi, cluster, retention_days, headroom,
@@ -580,30 +735,58 @@ def _collect(run: _Run, shown, source, database, table, xapi, cluster, retention
     where = {"db": database, "tbl": table}
 
     head = run.rows("SELECT version(), toUnixTimestamp64Micro(now64(6))")
-    version, server_now = head[0][0], _from_micros(head[0][1])
+    version = head[0][0]
+    if not isinstance(version, str) or not 0 < len(version) <= 64 or not version.isprintable():
+        raise OutOfRange(f"ClickHouse returned version() = {_short(version)}, not a version")
+    server_now = plausible_time(head[0][1], "the server's clock now64()")
     today = server_now.date()
     since = datetime.combine(today - timedelta(days=WINDOW_DAYS - 1), datetime.min.time(), timezone.utc)
+    cutoff = server_now + timedelta(seconds=SKEW_TOLERANCE_SECONDS)
+    # Per day: all rows, then the rows not in the future and their newest, then the future ones.
+    split = (
+        "count(), countIf(emission_time <= {cutoff:DateTime64(6, 'UTC')}), "
+        "toUnixTimestamp64Micro(maxIf(emission_time, emission_time <= {cutoff:DateTime64(6, 'UTC')})), "
+        "countIf(emission_time > {cutoff:DateTime64(6, 'UTC')}), "
+        "toUnixTimestamp64Micro(maxIf(emission_time, emission_time > {cutoff:DateTime64(6, 'UTC')}))"
+    )
 
     def day_counts():
         rows = run.rows(
-            f"SELECT toDate(emission_time, 'UTC') AS day, count(), toUnixTimestamp64Micro(max(emission_time)) "
+            f"SELECT toDate(emission_time, 'UTC') AS day, {split} "
             f"FROM {xapi} WHERE emission_time >= {{since:DateTime64(6, 'UTC')}} GROUP BY day",
-            {"since": since},
+            {"since": since, "cutoff": cutoff},
         )
-        return {row[0]: row[1] for row in rows}, max((row[2] for row in rows), default=None)
+        return {row[0]: in_range(row[1], f"rows on {row[0]}", "rows") for row in rows}, _newest(rows)
+
+    def _newest(rows) -> tuple[int, int | None, int, int | None]:
+        """(past rows, newest past µs, future rows, newest future µs) over ``rows`` of ``split`` columns."""
+        past = future = 0
+        newest_past = newest_future = None
+        for row in rows:
+            row = row[-5:]
+            if in_range(row[1], "rows not in the future", "rows"):
+                past += row[1]
+                newest_past = max(row[2], newest_past or row[2])
+            if in_range(row[3], "future-dated rows", "rows"):
+                future += row[3]
+                newest_future = max(row[4], newest_future or row[4])
+        return past, newest_past, future, newest_future
 
     counts = run.measure(f"{database}.{table}", day_counts)
 
     def lag() -> XapiLag:
         if not counts.ok:
-            raise RuntimeError(counts.unavailable)
-        latest = counts.value[1]
-        if latest is None:  # nothing in the window: look at the whole table
-            rows = run.rows(f"SELECT count(), toUnixTimestamp64Micro(max(emission_time)) FROM {xapi}")
-            latest = rows[0][1] if rows[0][0] else None
-        latest_dt = _from_micros(latest)
-        lag_seconds = None if latest_dt is None else (server_now - latest_dt).total_seconds()
-        return XapiLag(server_now, latest_dt, lag_seconds)
+            raise _Reason(counts.unavailable)
+        past, newest, future, newest_future = counts.value[1]
+        if not past:  # nothing (but future rows) in the window: look at the whole table
+            past, newest, future, newest_future = _newest(
+                run.rows(f"SELECT {split} FROM {xapi}", {"cutoff": cutoff})
+            )
+        latest = plausible_time(newest, "the newest xAPI emission_time") if past else None
+        ahead = plausible_time(newest_future, "a future-dated emission_time") if future else None
+        # Rows within the tolerance may be a little ahead: the lag is then 0, never negative.
+        lag_seconds = None if latest is None else max(0.0, (server_now - latest).total_seconds())
+        return XapiLag(server_now, latest, lag_seconds, future, ahead)
 
     def partitions() -> tuple[PartitionStorage, ...]:
         rows = run.rows(
@@ -613,37 +796,37 @@ def _collect(run: _Run, shown, source, database, table, xapi, cluster, retention
             "GROUP BY hostName(), partition ORDER BY partition",
             where,
         )
-        return tuple(PartitionStorage(*row) for row in rows)
+        return tuple(partition_from_row(row) for row in rows)
 
     parts = run.measure(system_table("parts", cluster), partitions)
 
     def daily() -> tuple[DayVolume, ...]:
         if not counts.ok:
-            raise RuntimeError(counts.unavailable)
+            raise _Reason(counts.unavailable)
         return daily_volumes(today, counts.value[0], bytes_per_row(parts.value) if parts.ok else None)
 
     daily_m = run.measure(f"{counts.source} + {parts.source}", daily)
 
     def projection() -> StorageProjection:
         if not daily_m.ok:
-            raise RuntimeError(daily_m.unavailable)
+            raise _Reason(daily_m.unavailable)
         if not parts.ok:
-            raise RuntimeError(f"no byte sizes: {parts.unavailable}")
-        result = project_storage(daily_m.value, today, retention_days, headroom)
+            raise _Reason(f"no byte sizes: {parts.unavailable}")
+        basis = bytes_basis(bytes_per_row(parts.value)) or BASIS_MONTH
+        result = project_storage(daily_m.value, today, retention_days, headroom, basis)
         if result is None:
-            raise LookupError("needs at least one complete UTC day of xAPI data")
+            raise _Reason("needs at least one complete UTC day of xAPI data")
         return result
 
     def storage() -> Storage:
         if not parts.ok:
-            raise RuntimeError(parts.unavailable)
+            raise _Reason(parts.unavailable)
         if not parts.value and not counts.ok:  # no parts because the table is not there
-            raise RuntimeError(counts.unavailable)
+            raise _Reason(counts.unavailable)
         return summarise_storage(parts.value)
 
-    def scalar(sql: str, parameters=None) -> int:
-        value = run.rows(sql, parameters)[0][0]
-        return int(value or 0)
+    def scalar(sql: str, parameters=None, *, what: str, kind: str = "count") -> int:
+        return in_range(run.rows(sql, parameters)[0][0], what, kind)
 
     def max_parts() -> Measured[int]:
         metric = run.measure(
@@ -652,6 +835,8 @@ def _collect(run: _Run, shown, source, database, table, xapi, cluster, retention
                 f"SELECT max(value) FROM {system_table('asynchronous_metrics', cluster)} "
                 "WHERE metric = {metric:String}",
                 {"metric": "MaxPartCountForPartition"},
+                what="MaxPartCountForPartition",
+                kind="parts",
             ),
         )
         if metric.ok:
@@ -661,7 +846,9 @@ def _collect(run: _Run, shown, source, database, table, xapi, cluster, retention
             lambda: scalar(
                 "SELECT max(n) FROM (SELECT count() AS n "
                 f"FROM {system_table('parts', cluster)} WHERE active "
-                "GROUP BY hostName(), database, table, partition_id)"
+                "GROUP BY hostName(), database, table, partition_id)",
+                what="the most active parts in one partition",
+                kind="parts",
             ),
         )
         if counted.ok:
@@ -670,7 +857,7 @@ def _collect(run: _Run, shown, source, database, table, xapi, cluster, retention
 
     def disks() -> tuple[DiskSpace, ...]:
         rows = run.rows(f"SELECT hostName(), name, free_space, total_space FROM {system_table('disks', cluster)}")
-        return tuple(DiskSpace(*row) for row in rows)
+        return tuple(disk_from_row(row) for row in rows)
 
     def superset() -> SupersetQueries:
         rows = run.rows(
@@ -682,10 +869,7 @@ def _collect(run: _Run, shown, source, database, table, xapi, cluster, retention
             "AND (has({users:Array(String)}, user) OR positionCaseInsensitive(http_user_agent, 'superset') > 0)",
             {"minutes": query_window_minutes, "users": list(superset_users)},
         )
-        queries, p95 = rows[0]
-        return SupersetQueries(
-            int(queries), float(p95) / 1000 if queries else None, query_window_minutes, tuple(superset_users)
-        )
+        return superset_from_row(rows[0], query_window_minutes, tuple(superset_users))
 
     return ClickHouseReport(
         dsn=shown,
@@ -706,17 +890,22 @@ def _collect(run: _Run, shown, source, database, table, xapi, cluster, retention
             lambda: scalar(
                 f"SELECT sum(value) FROM {system_table('metrics', cluster)} WHERE metric = {{metric:String}}",
                 {"metric": "DelayedInserts"},
+                what="DelayedInserts",
             ),
         ),
         pending_distributed_files=run.measure(
             system_table("distribution_queue", cluster),
-            lambda: scalar(f"SELECT sum(data_files) FROM {system_table('distribution_queue', cluster)}"),
+            lambda: scalar(
+                f"SELECT sum(data_files) FROM {system_table('distribution_queue', cluster)}",
+                what="sum(data_files) of system.distribution_queue",
+            ),
         ),
         stuck_replication_tasks=run.measure(
             system_table("replication_queue", cluster),
             lambda: scalar(
                 f"SELECT count() FROM {system_table('replication_queue', cluster)} WHERE num_tries > {{tries:UInt32}}",
                 {"tries": STUCK_REPLICATION_TRIES},
+                what="stuck replication tasks",
             ),
         ),
         disks=run.measure(system_table("disks", cluster), disks),

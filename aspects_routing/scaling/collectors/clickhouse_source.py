@@ -1,31 +1,14 @@
 """
 Which ClickHouse the report measures, and with which settings: ``--clickhouse-dsn``
 if given, else Aspects' ``EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG``. The measuring
-itself is :func:`aspects_routing.scaling.collectors.clickhouse.collect_clickhouse`.
+itself is :func:`aspects_routing.scaling.collectors.clickhouse.collect_clickhouse`; its
+credentials are among :func:`aspects_routing.redaction.configured_secrets`.
 """
 
 from __future__ import annotations
 
 from aspects_routing.scaling.collectors.base import Skipped, Unavailable
-from aspects_routing.scaling.collectors.clickhouse import (
-    ClickHouseReport,
-    collect_clickhouse,
-    target_from_dsn,
-    target_from_settings,
-)
-
-
-def configured_secrets(dsn: str | None = None) -> tuple[str, ...]:
-    """Credentials of the ClickHouse the report may connect to, to scrub from any message."""
-    found: list[str] = []
-    for make in (target_from_settings, lambda: target_from_dsn(dsn) if dsn else None):
-        try:
-            target = make()
-        except Exception:  # pylint: disable=broad-except
-            continue  # an unparseable DSN is reported by the collector; it has no secrets to pull out
-        if target is not None:
-            found.extend(target.secrets)
-    return tuple(found)
+from aspects_routing.scaling.collectors.clickhouse import ClickHouseReport, collect_clickhouse
 
 
 def collect(options, config, *, timeout: float) -> ClickHouseReport:

@@ -14,7 +14,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from aspects_routing.conf import RoutingSettings
-from aspects_routing.scaling.collectors.base import redact_url
+from aspects_routing.redaction import describe_error, parse_url
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class RoutingReport:  # pylint: disable=too-many-instance-attributes
     queues: tuple[QueueConsumers, ...]
     workers: tuple[WorkerInfo, ...] | None
     workers_error: str | None
+    # Why the broker refused a connection (None: it accepted one): no task can be published or consumed.
+    broker_error: str | None = None
 
     @property
     def unconsumed_queues(self) -> tuple[str, ...]:
@@ -111,6 +113,27 @@ def _ask_workers(app, timeout: float) -> tuple[WorkerInfo, ...]:
     return tuple(workers)
 
 
+def _broker_url(app):
+    url = app.conf.broker_url
+    if isinstance(url, (list, tuple)):  # failover list: the first is the one in use
+        url = url[0] if url else None
+    return url
+
+
+def broker_check(app, timeout: float):
+    """``(address, None)`` when the broker accepts a connection, else ``(address, reason)``; never raises."""
+    address = parse_url(_broker_url(app), "CELERY_BROKER_URL")
+    if not address.ok:
+        return address, address.failure("")
+    try:
+        with app.connection_for_write() as connection:
+            # One attempt, no back-off: an unreachable broker costs at most ``timeout``.
+            connection.ensure_connection(max_retries=0, interval_start=0, timeout=timeout)
+    except Exception as exc:  # pylint: disable=broad-except
+        return address, address.failure(exc)
+    return address, None
+
+
 def collect_routing(app, config: RoutingSettings, *, inspect_timeout: float = 1.0) -> RoutingReport:
     """Read the routing of every registered Aspects task and ask the workers what they consume."""
     names = aspects_task_names(app, config)
@@ -120,12 +143,15 @@ def collect_routing(app, config: RoutingSettings, *, inspect_timeout: float = 1.
         p for p in config.task_patterns if not any(fnmatch.fnmatchcase(n, p) for n in registered)
     )
 
-    workers: tuple[WorkerInfo, ...] | None
-    try:
-        workers = _ask_workers(app, inspect_timeout)
-        error = None
-    except Exception as exc:  # pylint: disable=broad-except
-        workers, error = None, f"{type(exc).__name__}: {exc}"
+    workers: tuple[WorkerInfo, ...] | None = None
+    broker, broker_error = broker_check(app, inspect_timeout)
+    error = broker_error
+    if broker_error is None:
+        try:
+            workers = _ask_workers(app, inspect_timeout)
+        except Exception as exc:  # pylint: disable=broad-except
+            # Kombu's messages may echo the broker URL: mapped, never shown raw.
+            error = broker.failure(describe_error(exc, broker.secrets))
 
     by_queue: dict[str, list[str]] = {}
     for route in routes:
@@ -144,10 +170,11 @@ def collect_routing(app, config: RoutingSettings, *, inspect_timeout: float = 1.
         transport=config.transport,
         configured_queue=config.queue,
         configured_queue_source=config.queue_source,
-        broker=redact_url(app.conf.broker_url),
+        broker=broker.location if broker.scheme else None,
         tasks=routes,
         unmatched_patterns=unmatched,
         queues=queues,
         workers=workers,
         workers_error=error,
+        broker_error=broker_error,
     )
