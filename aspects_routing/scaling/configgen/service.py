@@ -11,8 +11,10 @@ and the fix, before anything is written.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,36 +347,123 @@ def _notes(note: str, options: ConfigOptions, sizing: model.Sizing, target: Targ
 
 
 def write_files(files: tuple[GeneratedFile, ...], output: str, force: bool) -> list[Path]:
-    """Write every file under ``output`` atomically; refuse to overwrite without ``force``."""
-    root = Path(output)
+    """
+    Write every file under ``output``, all or nothing; refuse to overwrite without ``force``.
+
+    The files are written into a temporary directory beside ``output`` (inside it when ``output``
+    exists but its parent is not writable), then moved into place: a new ``output`` by one
+    ``rename``; an existing one file by file, with every replaced file kept aside until all are in
+    place. Any filesystem error (read-only or immutable directory, ``/proc``, a path component that
+    is a file) undoes what was moved and raises :class:`ConfigError` naming the path and the cause:
+    ``output`` is left as it was.
+    """
+    root = Path(output).absolute()
     targets = [(root / f.path, f) for f in files]
-    existing = [str(path) for path, _ in targets if path.exists()]
-    if existing and not force:
-        raise ConfigError(
-            f"--output {output!r} already holds {len(existing)} of these file(s) ({existing[0]}, ...); "
-            "nothing was written. Pass --force to overwrite them, or choose another --output directory."
-        )
-    written = []
-    for path, generated in targets:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, generated.content, 0o600 if generated.sensitive else 0o644)
-        written.append(path)
-    return written
-
-
-def _atomic_write(path: Path, content: str, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    created: list[Path] = []  # directories this call made, deepest last
+    staging = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        existing = [str(path) for path, _ in targets if path.exists() or path.is_symlink()]
+        if existing and not force:
+            raise ConfigError(
+                f"--output {output!r} already holds {len(existing)} of these file(s) ({existing[0]}, ...); "
+                "nothing was written. Pass --force to overwrite them, or choose another --output directory."
+            )
+        _make_dirs(root.parent, created)
+        staging = _staging_dir(root)
+        for path, generated in targets:
+            staged = staging / path.relative_to(root)
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            _write(staged, generated.content, 0o600 if generated.sensitive else 0o644)
+        if not root.exists():
+            os.chmod(staging, 0o755 & ~_umask())
+            os.rename(staging, root)
+            staging = None
+        else:
+            _move_into(root, staging, targets, created)
+    except OSError as exc:
+        _remove_dirs(created)
+        where = exc.filename if isinstance(exc.filename, str) else str(root)
+        raise ConfigError(
+            f"--output {output!r}: cannot write {where}: {exc.strerror or type(exc).__name__}; nothing was "
+            "written and --output is as it was. Choose a writable directory (or '-' for stdout)."
+        ) from exc
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return [path for path, _ in targets]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _make_dirs(path: Path, created: list[Path]) -> None:
+    """``mkdir -p path``, recording each directory made so that a failure can remove them."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir()
+        created.append(directory)
+
+
+def _remove_dirs(created: list[Path]) -> None:
+    for directory in reversed(created):
+        try:
+            directory.rmdir()
+        except OSError:
+            pass
+
+
+def _staging_dir(root: Path) -> Path:
+    """A new private directory on ``root``'s filesystem (beside it, else inside it), so moves are renames."""
+    try:
+        return Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".tmp"))
+    except OSError:
+        if not root.is_dir():
+            raise
+        return Path(tempfile.mkdtemp(dir=root, prefix=".aspects-scaling-config.", suffix=".tmp"))
+
+
+def _move_into(root: Path, staging: Path, targets, created: list[Path]) -> None:
+    """Move the staged files over ``root``'s; on any error put every replaced file back, then re-raise."""
+    backups = staging / ".replaced"
+    moved: list[tuple[Path, Path | None]] = []  # (target, its backup or None when it was new)
+    try:
+        for path, _generated in targets:
+            _make_dirs(path.parent, created)
+            if path.is_dir() and not path.is_symlink():
+                raise IsADirectoryError(errno.EISDIR, "a directory is where a file goes", str(path))
+        for path, _generated in targets:
+            backup = None
+            if path.exists() or path.is_symlink():
+                backup = backups / path.relative_to(root)
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(path, backup)
+            moved.append((path, backup))
+            os.rename(staging / path.relative_to(root), path)
+    except OSError:
+        for path, backup in reversed(moved):
+            try:
+                if backup is not None:
+                    os.replace(backup, path)
+                elif path.exists():
+                    path.unlink()
+            except OSError:
+                pass
         raise
+
+
+def _write(path: Path, content: str, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, mode)
 
 
 def stream_text(files: tuple[GeneratedFile, ...]) -> str:
