@@ -10,6 +10,8 @@ The consumer and the emitting processes share a SQLite file (users and the
 """
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +22,7 @@ import pytest
 
 from aspects_routing.metrics.event_bus import RISK_UNSAFE_START, read_event_bus_lag
 from aspects_routing.transport import consumer_command
+from aspects_routing.transport.consumer import claim_threshold
 from tests.conftest import ROOT, Worker, subprocess_env
 from tests.test_event_bus import STREAM, emit
 
@@ -35,24 +38,41 @@ class LRS:
     def __init__(self):
         self.statements = []
         self.changed = threading.Condition()
+        # hold(): the request carrying the statement about ``_hold`` waits in the handler
+        # until release(); meanwhile the consumer is inside its POST, holding the entry.
+        self._hold: str | None = None
+        self._held = threading.Event()
+        self._release = threading.Event()
+        self._keep_held = True
         lrs = self
 
         class Handler(BaseHTTPRequestHandler):
             def _store(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 statement = json.loads(body)
+                statements = statement if isinstance(statement, list) else [statement]
+                if lrs._hold is not None and lrs._hold in [s["object"]["id"] for s in statements]:
+                    lrs._held.set()
+                    lrs._release.wait(120)
+                    if not lrs._keep_held:  # the sender died: its POST never completed
+                        return None
                 with lrs.changed:
-                    lrs.statements.extend(statement if isinstance(statement, list) else [statement])
+                    lrs.statements.extend(statements)
                     lrs.changed.notify_all()
                 return statement
 
             def do_PUT(self):  # noqa: N802  (http.server's naming)
-                self._store()
+                if self._store() is None:
+                    self.send_error(503)
+                    return
                 self.send_response(204)
                 self.end_headers()
 
             def do_POST(self):  # noqa: N802
                 statement = self._store()
+                if statement is None:
+                    self.send_error(503)
+                    return
                 ids = json.dumps([s.get("id") for s in (statement if isinstance(statement, list) else [statement])])
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -81,7 +101,24 @@ class LRS:
                 self.changed.wait(left)
         return self.objects()
 
+    def hold(self, url: str) -> None:
+        """Make the request carrying the statement about ``url`` wait until :meth:`release`."""
+        self._hold, self._keep_held = url, True
+        self._held.clear()
+        self._release.clear()
+
+    def wait_held(self, timeout: float = 90) -> None:
+        if not self._held.wait(timeout):
+            raise AssertionError(f"no request about {self._hold} reached the LRS; got {self.objects()}")
+
+    def release(self, keep: bool) -> None:
+        """Let the held request finish; ``keep=False``: as if its sender died, the statement is not stored."""
+        self._keep_held = keep
+        self._hold = None
+        self._release.set()
+
     def close(self):
+        self._release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -227,6 +264,52 @@ def test_statements_reach_the_lrs_and_a_restart_loses_nothing(lrs, start_consume
     settled(settings, second)
     group = lag(settings).group(GROUP)
     assert (group.lag, group.pending, group.unsafe_starts, group.skip_risks) == (0, 0, (), ())
+
+
+def test_consumers_stopped_while_holding_an_entry_lose_nothing(lrs, start_consumer, settings, redis_client):
+    """
+    Ten rounds: a consumer started with the generated arguments under a new name is
+    stopped while it holds an entry (inside the POST of its statement), by SIGTERM
+    (rollouts, KEDA scale-in) or SIGKILL (the grace period ran out, a node died)
+    in turn. Every statement reaches the LRS.
+
+    SIGTERM: the plugin's handler lets the consumer finish and acknowledge the
+    entry, then exit 0. SIGKILL: the entry stays pending on the dead name until a
+    consumer *starts* after it has been idle for ``claim_msgs_older_than`` (the
+    package claims only at start); the next round's consumer is started once that
+    is true, as a replacement pod starts after the old one is gone.
+    """
+    threshold = claim_threshold().idle_ms
+    rounds = 10
+    sent = urls("held", 3 * rounds)
+    emit(sent, DJANGO_SETTINGS_MODULE=SETTINGS)  # all in the stream; each round's consumer gets to the next three
+    for number in range(rounds):
+        name, sig = f"consumer-{number}", (signal.SIGTERM, signal.SIGKILL)[number % 2]
+        held = sent[3 * number + 1]
+        lrs.hold(held)
+        consumer = start_consumer(documented(name))
+        lrs.wait_held()
+        os.kill(consumer.proc.pid, sig)
+        if sig == signal.SIGTERM:
+            lrs.release(keep=True)  # the POST completes; the consumer acknowledges the entry and exits
+            assert consumer.proc.wait(timeout=60) == 0, consumer.log()
+            assert "SIGTERM: finishing stream entry" in consumer.log()
+            assert redis_client.xpending_range(STREAM, GROUP, "-", "+", 10, consumername=name) == []
+        else:
+            assert consumer.proc.wait(timeout=60) == -signal.SIGKILL
+            lrs.release(keep=False)  # the statement about ``held`` never reached the LRS
+            pending = redis_client.xpending_range(STREAM, GROUP, "-", "+", 10, consumername=name)
+            assert len(pending) == 1  # left on a name that will never come back
+            _wait(
+                lambda: redis_client.xpending_range(STREAM, GROUP, "-", "+", 10, consumername=name, idle=threshold),
+                f"the entry held by {name} to be idle for {threshold} ms",
+            )
+    last = start_consumer(documented("consumer-last"))
+    lrs.wait_for(sent[-1])
+    settled(settings, last)
+    received = lrs.objects()
+    assert sorted(set(received)) == sorted(sent)  # N of N; a resent statement would be deduplicated by Ralph
+    assert lag(settings).group(GROUP).pending == 0
 
 
 def test_a_restart_without_check_backlog_skips_the_backlog(lrs, start_consumer, settings):
