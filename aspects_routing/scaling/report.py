@@ -286,11 +286,21 @@ def collect_measured(options: ReportOptions | None = None):
     """
     Measure what the sizing model needs and return its :class:`Measured`.
 
-    The config generator calls this (``aspects_scaling_config --profile auto``) so
-    that both commands size from the same numbers.
+    The config generator calls :func:`collect_measured_and_failures` (``aspects_scaling_config
+    --profile auto``) so that both commands size from the same numbers.
+    """
+    return collect_measured_and_failures(options)[0]
+
+
+def collect_measured_and_failures(options: ReportOptions | None = None):
+    """
+    ``(measured, failures)``: the sizing model's :class:`Measured`, and one ``"<section>: <reason>"``
+    per source that could not be measured (its inputs then fall back to assumed values). Every
+    collector shares the ``options.timeout`` deadline, as in the report.
     """
     options = options or ReportOptions()
     config = get_config()
     app = celery_app()
     sections = run_collectors(_collectors(options, config, app), options.timeout, _secrets(config, options, app))
-    return measured_from_sections({s.name: s for s in sections}, config, options.window_minutes)
+    failures = tuple(f"{s.name}: {s.reason}" for s in sections if s.status == UNAVAILABLE)
+    return measured_from_sections({s.name: s for s in sections}, config, options.window_minutes), failures

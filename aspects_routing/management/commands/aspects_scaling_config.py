@@ -49,6 +49,10 @@ class Command(BaseCommand):
         )
         add("--namespace", default=DEFAULT_NAMESPACE, help=f"Kubernetes namespace (default {DEFAULT_NAMESPACE}).")
         add("--force", action="store_true", help="Overwrite files that already exist under --output.")
+        add(
+            "--timeout", type=float, default=30.0,
+            help="--profile auto: overall deadline in seconds for every measured source, as the report's (default 30).",
+        )
         add("--queue-wait-slo", type=float, metavar="SECONDS",
             help="monitoring: alert when the Aspects queue wait p95 exceeds this (default: the sizing model's target).")
         add("--xapi-lag-threshold", type=float, metavar="SECONDS",
@@ -66,6 +70,7 @@ class Command(BaseCommand):
             storage_class=opts["storage_class"],
             namespace=opts["namespace"],
             force=opts["force"],
+            timeout=opts["timeout"],
             queue_wait_slo=opts["queue_wait_slo"],
             xapi_lag_threshold=opts["xapi_lag_threshold"],
         )

@@ -19,9 +19,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Union
-from urllib.parse import urlsplit
 
 from aspects_routing.conf import RoutingSettings, get_config
+from aspects_routing.redaction import parse_url
 from aspects_routing.scaling import sizing as model
 from aspects_routing.scaling.configgen import clickhouse, monitoring, ralph, superset, workers
 from aspects_routing.scaling.configgen.common import (
@@ -40,6 +40,8 @@ from aspects_routing.scaling.configgen.common import (
 )
 
 STDOUT = "-"
+#: Longest --timeout accepted (the report's limit).
+MAX_TIMEOUT = 600.0
 #: Tutor's default K8S_NAMESPACE.
 DEFAULT_NAMESPACE = "openedx"
 
@@ -64,6 +66,7 @@ class ConfigOptions:  # pylint: disable=too-many-instance-attributes
     storage_class: str | None = None  # NAME or NAME=PROVISIONER
     namespace: str = DEFAULT_NAMESPACE
     force: bool = False
+    timeout: float = 30.0  # shared deadline of the measurement (--profile auto), as the report's
     queue_wait_slo: float | None = None  # --services monitoring: p95 queue wait alert (s)
     xapi_lag_threshold: float | None = None  # --services monitoring: xAPI lag alert (s)
 
@@ -127,6 +130,11 @@ def validate(options: ConfigOptions) -> None:
             f"--retention-days {options.retention_days} must be at least 1; give the days of xAPI data Aspects "
             "keeps (ASPECTS_DATA_TTL_EXPRESSION), e.g. --retention-days 365."
         )
+    if not (isinstance(options.timeout, (int, float)) and math.isfinite(options.timeout)
+            and 0 < options.timeout <= MAX_TIMEOUT):
+        raise ConfigError(
+            f"--timeout {options.timeout} must be more than 0 and at most {MAX_TIMEOUT:g} seconds, e.g. --timeout 30."
+        )
     if options.replicas is not None and options.replicas < 1:
         raise ConfigError(f"--replicas {options.replicas} must be at least 1, e.g. --replicas 2.")
     if (
@@ -167,15 +175,17 @@ def _storage_class(options: ConfigOptions) -> tuple[str | None, str | None]:
 
 
 def _redis_address(url: Any, source: str) -> RedisAddress | None:
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
+    """The Redis at ``url`` (None: not a redis:// URL); parsed by :mod:`aspects_routing.redaction`,
+    so a password with ``#`` or ``/`` in it neither crashes nor shows."""
+    address = parse_url(url, source)
+    if not address.ok or address.scheme not in ("redis", "rediss"):
         return None
-    parts = urlsplit(url)
-    path = parts.path.strip("/")
+    path = address.path.strip("/")
     return RedisAddress(
-        host=parts.hostname or "localhost",
-        port=parts.port or 6379,
+        host=address.host or "localhost",
+        port=address.port or 6379,
         db=int(path) if path.isdigit() else 0,
-        needs_password=bool(parts.password),
+        needs_password=bool(address.password),
         source=source,
     )
 
@@ -216,11 +226,12 @@ def build_target(options: ConfigOptions, config: RoutingSettings, transport: str
     )
 
 
-def report_measurements() -> model.Measured:
-    """The scaling report's measurements (``aspects_scaling_report`` runs the same collectors)."""
-    from aspects_routing.scaling.report import collect_measured  # pylint: disable=import-outside-toplevel
+def report_measurements(timeout: float = 30.0) -> tuple[model.Measured, tuple[str, ...]]:
+    """The scaling report's measurements and the sources that failed (``aspects_scaling_report`` runs the same collectors)."""
+    # pylint: disable=import-outside-toplevel
+    from aspects_routing.scaling.report import ReportOptions, collect_measured_and_failures
 
-    return collect_measured()
+    return collect_measured_and_failures(ReportOptions(timeout=timeout))
 
 
 def measure(options: ConfigOptions, config: RoutingSettings, source: Measure) -> tuple[model.Measured, str]:
@@ -232,13 +243,23 @@ def measure(options: ConfigOptions, config: RoutingSettings, source: Measure) ->
         return nothing, f"--profile {options.profile}: nothing measured (measurements size --profile auto)."
     if isinstance(source, model.Measured):
         return source, "Measured inputs were given to the generator."
+    failures: tuple[str, ...] = ()
     try:
-        measured = (source or report_measurements)()
+        if source is not None:
+            measured = source()
+        else:
+            measured, failures = report_measurements(options.timeout)
     except ImportError as exc:
         return nothing, f"Nothing measured: the scaling report is not available ({exc})."
     except Exception as exc:  # pylint: disable=broad-except
         # The type only: a message could hold a DSN with credentials.
         return nothing, f"Nothing measured: the measurement failed ({type(exc).__name__}); run aspects_scaling_report."
+    if failures:
+        return measured, (
+            f"FELL BACK TO ASSUMED INPUTS: {len(failures)} source(s) failed within --timeout {options.timeout:g} s, so "
+            f"what they measure is assumed below: {'; '.join(failures)}. Fix them (aspects_scaling_report shows "
+            "each) or pass the inputs as flags."
+        )
     return measured, "Measured with the scaling report's collectors."
 
 
