@@ -28,6 +28,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from aspects_routing.redaction import parse_url
+
 SETTING = "ASPECTS_ROUTING"
 
 #: The Celery tasks that Aspects work is made of, as registered by current
@@ -153,8 +155,9 @@ class _Parser:
         self.raw = raw
         self.problems: list[Problem] = []
 
-    def problem(self, level: str, number: int, key: str, msg: str, hint: str):
-        prefix = "E" if level == "error" else "W"
+    def problem(self, level: str, number: int, key: str, msg: str, hint: str, letter: str | None = None):
+        # ``letter`` keeps an id stable when its level changed (E0xx values that fall back are warnings).
+        prefix = letter or ("E" if level == "error" else "W")
         self.problems.append(
             Problem(level, f"aspects_routing.{prefix}{number:03d}", f"{SETTING}[{key!r}] {msg}", hint)
         )
@@ -166,12 +169,14 @@ class _Parser:
         default = DEFAULTS[key]
         # Values of keys that may hold credentials are never echoed.
         shown = f"a {type(value).__name__} that is not valid" if key in _SECRET_KEYS else repr(value)
+        # The default takes over, so the plugin keeps working: a warning (``manage.py migrate`` still runs).
         self.problem(
-            "error",
+            "warning",
             number,
             key,
-            f"is {shown}; expected {expected}.",
+            f"is {shown}; expected {expected}. The default {default!r} is used.",
             f"Set {SETTING}[{key!r}] to {expected}, or remove it to use the default {default!r}.",
+            letter="E",
         )
         return default
 
@@ -201,7 +206,12 @@ def _is_optional_redis_url(value: Any) -> bool:
 
 
 def _is_optional_http_url(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) > 8)
+    if value is None:
+        return True
+    if not (isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) > 8):
+        return False
+    address = parse_url(value, "URL")
+    return address.ok and bool(address.host)
 
 
 #: Fewest seconds between two ClickHouse measurements of the metrics endpoint.
@@ -228,12 +238,13 @@ def _parse_task_queues(parser: _Parser) -> tuple[tuple[str, str], ...]:
     raw = parser.raw.get("TASK_QUEUES", DEFAULTS["TASK_QUEUES"])
     if not isinstance(raw, Mapping):
         parser.problem(
-            "error",
+            "warning",
             4,
             "TASK_QUEUES",
-            f"is {raw!r}; expected a dict of {{task pattern: queue name}}.",
+            f"is {raw!r}; expected a dict of {{task pattern: queue name}}. Every task goes to QUEUE.",
             f"Set {SETTING}['TASK_QUEUES'] to a dict such as "
             "{'event_routing_backends.tasks.dispatch_bulk_events': 'edx.lms.core.aspects_bulk'}.",
+            letter="E",
         )
         return ()
     pairs = []
@@ -243,12 +254,13 @@ def _parse_task_queues(parser: _Parser) -> tuple[tuple[str, str], ...]:
             continue
         # The entry is ignored, so its tasks keep going to QUEUE: late, never lost.
         parser.problem(
-            "error",
+            "warning",
             4,
             "TASK_QUEUES",
             f"entry {pattern!r}: {queue!r} is not a valid task pattern and queue name; "
             "tasks it names go to QUEUE instead.",
             "Use a non-empty fnmatch pattern and a queue name made of letters, digits and . _ - : @.",
+            letter="E",
         )
     return tuple(pairs)
 
@@ -258,11 +270,12 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
     if not isinstance(raw, Mapping):
         parser = _Parser({})
         parser.problem(
-            "error",
+            "warning",
             0,
             "*",
             f"must be a dict; got {type(raw).__name__}. Every key takes its default.",
             f"Set {SETTING} to a dict, e.g. {SETTING} = {{'QUEUE': 'edx.lms.core.aspects'}}.",
+            letter="E",
         )
     else:
         parser = _Parser(raw)
@@ -302,13 +315,18 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
     metrics_enabled = parser.get("METRICS_ENABLED", 10, _is_bool, "True or False")
     metrics_url = parser.get("METRICS_REDIS_URL", 11, _is_optional_str, "None or a redis:// URL")
     url_source = f"{SETTING}.METRICS_REDIS_URL"
-    if metrics_url is not None and not metrics_url.startswith(("redis://", "rediss://", "unix://")):
+    if metrics_url is not None and (
+        not metrics_url.startswith(("redis://", "rediss://", "unix://"))
+        or not parse_url(metrics_url, f"{SETTING}['METRICS_REDIS_URL']").ok
+    ):
         parser.problem(
-            "error",
+            "warning",
             11,
             "METRICS_REDIS_URL",
-            "is not a redis://, rediss:// or unix:// URL; the broker URL is used if it is Redis.",
-            "Point it at a Redis server shared by the LMS and the workers, e.g. redis://redis:6379/2.",
+            "is not a usable redis://, rediss:// or unix:// URL; the broker URL is used if it is Redis.",
+            "Point it at a Redis server shared by the LMS and the workers, e.g. redis://redis:6379/2; "
+            "percent-encode reserved characters in its password (/ %2F, # %23, ? %3F, @ %40).",
+            letter="E",
         )
         metrics_url = None
     if metrics_url is None:
