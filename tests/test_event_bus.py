@@ -11,11 +11,11 @@ import pytest
 from django.test import override_settings
 from event_routing_backends.utils.settings import event_tracking_backends_config
 
-from aspects_routing.metrics.event_bus import GroupLag, group_risks, read_event_bus_lag
+from aspects_routing.metrics.event_bus_lag import GroupLag, group_risks, read_event_bus_lag
 from aspects_routing.metrics.recorder import current_store
 from aspects_routing.transport import consumer_command
 from aspects_routing.transport.consumer import claim_threshold, parse_consume_events_argv
-from aspects_routing.transport.event_bus import (
+from aspects_routing.transport.event_bus_settings import (
     CELERY_BACKEND,
     EVENT_BUS_BACKEND,
     SYNC_ROUTER,
@@ -271,7 +271,7 @@ def test_lag_and_producer_counters_on_the_metrics_endpoint(redis_client, setting
     # pylint: disable=import-outside-toplevel
     from prometheus_client.parser import text_string_to_metric_families
 
-    from aspects_routing.metrics.event_bus import EventBusLagCollector
+    from aspects_routing.metrics.event_bus_lag import EventBusLagCollector
     from aspects_routing.metrics.exposition import register_collector, unregister_collector
 
     emit(DJANGO_SETTINGS_MODULE="tests.settings.tutor_event_bus")
@@ -343,7 +343,7 @@ def test_lag_is_not_measured_without_a_reachable_bus(settings, monkeypatch):
 
 
 def test_redacted_location():
-    from aspects_routing.metrics.event_bus import redacted_location  # pylint: disable=import-outside-toplevel
+    from aspects_routing.metrics.event_bus_lag import redacted_location  # pylint: disable=import-outside-toplevel
 
     assert redacted_location("rediss://user:s3cret@redis.example.com:6380/2") == "rediss://redis.example.com:6380/2"
     assert redacted_location("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aspects_routing.metrics.event_bus import RISK_UNSAFE_START, read_event_bus_lag
+from aspects_routing.metrics.event_bus_lag import RISK_UNSAFE_START, read_event_bus_lag
 from aspects_routing.transport import consumer_command
 from aspects_routing.transport.consumer import claim_threshold
 from tests.conftest import ROOT, Worker, subprocess_env

@@ -23,7 +23,7 @@ import confluent_kafka
 import pytest
 from django.core.management import call_command
 
-from aspects_routing.metrics.event_bus import read_event_bus_lag
+from aspects_routing.metrics.event_bus_lag import read_event_bus_lag
 
 TOPIC = "test-analytics"
 GROUP = "event_routing_backends"
@@ -109,7 +109,7 @@ def test_kafka_lag_on_the_endpoint_and_in_the_report(kafka, kafka_settings, clie
     # pylint: disable=import-outside-toplevel
     from prometheus_client.parser import text_string_to_metric_families
 
-    from aspects_routing.metrics.event_bus import EventBusLagCollector
+    from aspects_routing.metrics.event_bus_lag import EventBusLagCollector
     from aspects_routing.metrics.exposition import register_collector, unregister_collector
 
     producer, servers = kafka

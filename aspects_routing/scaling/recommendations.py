@@ -319,7 +319,7 @@ def throughput_findings(metrics, window_minutes: int, wait_target_seconds: float
 
 def event_bus_findings(bus) -> list[Recommendation]:
     """A missing xAPI consumer group, backlog without consumers, skip-on-restart risks."""
-    from aspects_routing.metrics.event_bus import RISK_NO_CONSUMER, RISK_TEXT  # pylint: disable=import-outside-toplevel
+    from aspects_routing.metrics.event_bus_lag import RISK_NO_CONSUMER, RISK_TEXT  # pylint: disable=import-outside-toplevel
     from aspects_routing.transport.consumer import consumer_command  # pylint: disable=import-outside-toplevel
 
     command = Change("command", "consume_events", " ".join(

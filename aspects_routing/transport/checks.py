@@ -14,7 +14,7 @@ import inspect
 from django.core import checks
 
 from aspects_routing.conf import RoutingSettings
-from aspects_routing.transport.event_bus import (
+from aspects_routing.transport.event_bus_settings import (
     CURRENT_KEY,
     EVENT_BUS_BACKEND,
     SYNC_ROUTER,
@@ -176,7 +176,7 @@ def event_bus_checks(config: RoutingSettings, settings) -> list:
 
 def skip_risk_checks(config: RoutingSettings, timeout: float = 2.0) -> list:
     """Deploy check (reads the bus): consumer groups that skipped or may skip events."""
-    from aspects_routing.metrics.event_bus import RISK_TEXT, read_event_bus_lag  # pylint: disable=C0415
+    from aspects_routing.metrics.event_bus_lag import RISK_TEXT, read_event_bus_lag  # pylint: disable=C0415
 
     if config.transport != "event_bus":
         return []

@@ -13,7 +13,7 @@ A ``consume_events`` process loads the LMS settings and this plugin, so
 about to start without ``check_backlog`` on the Aspects topic, it reads the
 group's lag *before* the consumer moves it -- that is the number of events the
 start will skip -- logs an error with the safe command and records the start in
-Redis, where :func:`aspects_routing.metrics.event_bus.read_event_bus_lag` reports it.
+Redis, where :func:`aspects_routing.metrics.event_bus_lag.read_event_bus_lag` reports it.
 
 Handing work over (edx-event-bus-redis 1.1.2, read from its source)
 ------------------------------------------------------------------
@@ -241,7 +241,9 @@ def detect_unsafe_start(argv: Sequence[str] | None = None, timeout: float = 2.0)
     if url:
         import redis  # pylint: disable=import-outside-toplevel
 
-        from aspects_routing.metrics.event_bus import stream_name  # pylint: disable=import-outside-toplevel
+        from aspects_routing.transport.event_bus_settings import (  # pylint: disable=import-outside-toplevel
+            stream_name,
+        )
 
         from aspects_routing.redaction import parse_url  # pylint: disable=import-outside-toplevel
 

@@ -34,7 +34,7 @@ from openedx_events.event_bus import NoEventBusProducer, get_producer
 from openedx_events.tooling import SIGNAL_PROCESSED_FROM_EVENT_BUS
 
 from aspects_routing.metrics import recorder
-from aspects_routing.transport.event_bus import TRACKING_EVENT_TYPE, connect_producer_handler
+from aspects_routing.transport.event_bus_settings import TRACKING_EVENT_TYPE, connect_producer_handler
 
 log = logging.getLogger(__name__)
 

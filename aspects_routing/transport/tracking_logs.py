@@ -34,7 +34,7 @@ import re
 from typing import NamedTuple
 
 from aspects_routing.conf import get_config
-from aspects_routing.transport.event_bus import TRACKING_EVENT_TYPE
+from aspects_routing.transport.event_bus_settings import TRACKING_EVENT_TYPE
 
 
 class PerEventLines(NamedTuple):

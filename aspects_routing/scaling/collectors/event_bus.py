@@ -1,6 +1,6 @@
 """
 Event bus (when ``ASPECTS_ROUTING["TRANSPORT"]`` is ``"event_bus"``): the lag of
-the Aspects topic (:func:`aspects_routing.metrics.event_bus.read_event_bus_lag`:
+the Aspects topic (:func:`aspects_routing.metrics.event_bus_lag.read_event_bus_lag`:
 stream length, per-group lag, pending, consumers, skip-on-restart risks) and the
 producer side from the metrics store (tracking events sent to the bus and send
 failures per second).
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aspects_routing.metrics import recorder
 from aspects_routing.metrics.buckets import window_minutes, window_seconds
-from aspects_routing.metrics.event_bus import EventBusLag, read_event_bus_lag
+from aspects_routing.metrics.event_bus_lag import EventBusLag, read_event_bus_lag
 from aspects_routing.scaling.collectors.base import Skipped, Unavailable
 from aspects_routing.scaling.collectors.throughput import PEAK_MIN_MINUTES
 from aspects_routing.transport.producer_metrics import FAILED, SENT

@@ -78,7 +78,7 @@ METRICS_PORT_NAME = "http-metrics"
 OVERVIEW_UID = "aspects-pipeline"
 TASK_UID = "aspects-task"
 DASHBOARDS_CONFIGMAP = "aspects-routing-dashboards"
-#: Event-bus gauges of :mod:`aspects_routing.metrics.event_bus`: entries pending with consumers
+#: Event-bus gauges of :mod:`aspects_routing.metrics.event_bus_lag`: entries pending with consumers
 #: that are gone, and whether the bus could be read at this scrape.
 EVENT_BUS_STALLED = "aspects_event_bus_stalled_pending"
 EVENT_BUS_UP = "aspects_event_bus_up"

@@ -53,6 +53,14 @@ CURRENT_KEY = "event_transformer"
 LEGACY_KEYS = ("xapi", "caliper")
 
 
+def stream_name(topic: str) -> str:
+    """The Redis stream / Kafka topic of ``topic``, as the event-bus libraries name it (``EVENT_BUS_TOPIC_PREFIX``)."""
+    from django.conf import settings  # pylint: disable=import-outside-toplevel
+
+    prefix = getattr(settings, "EVENT_BUS_TOPIC_PREFIX", None)
+    return f"{prefix}-{topic}" if prefix else topic
+
+
 @dataclass(frozen=True)
 class EventBusSettings:
     """New values of the three settings, and what was found while computing them."""

@@ -23,6 +23,8 @@ import logging
 from dataclasses import dataclass
 
 from aspects_routing.redaction import kafka_location, parse_url
+from aspects_routing.transport.consumer import UNSAFE_STARTS_KEY
+from aspects_routing.transport.event_bus_settings import stream_name
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +105,6 @@ class EventBusLag:  # pylint: disable=too-many-instance-attributes
         return next((g for g in self.groups if g.name == name), None)
 
 
-def stream_name(topic: str) -> str:
-    """The Redis stream / Kafka topic of ``topic``, as the event-bus libraries name it."""
-    from django.conf import settings  # pylint: disable=import-outside-toplevel
-
-    prefix = getattr(settings, "EVENT_BUS_TOPIC_PREFIX", None)
-    return f"{prefix}-{topic}" if prefix else topic
-
-
 def redacted_location(url: str) -> str:
     """``scheme://host:port/db`` of a Redis URL, without user or password (:mod:`aspects_routing.redaction`)."""
     return parse_url(url, "EVENT_BUS_REDIS_CONNECTION_URL").location
@@ -167,8 +161,6 @@ def group_risks(group: dict, consumers: int, first_entry_id: str | None, max_del
 def read_redis_lag(url: str, topic: str, key_prefix: str, timeout: float = 2.0) -> EventBusLag:
     """Measure ``topic``'s stream on the Redis at ``url``."""
     import redis  # pylint: disable=import-outside-toplevel
-
-    from aspects_routing.transport.consumer import UNSAFE_STARTS_KEY  # pylint: disable=import-outside-toplevel
 
     stream = stream_name(topic)
     address = parse_url(url, "EVENT_BUS_REDIS_CONNECTION_URL")
