@@ -275,8 +275,9 @@ def test_real_prometheus_scrapes_the_endpoint_and_the_rules_work(  # pylint: dis
     failed = api.query(f'sum(task_queue:aspects_tasks_failed:rate30s{{queue="{QUEUE}"}})')
     assert failed and float(failed[0]["value"][1]) >= 0
 
-    if os.environ.get("ASPECTS_MONITORING_DUMP"):
-        _dump_series(api, started_at, os.environ["ASPECTS_MONITORING_DUMP"])
+    docs = os.environ.get("ASPECTS_MONITORING_DUMP")
+    if docs:
+        _docs_load(60)  # a minute of varying load, drained by the worker
 
     # No consumer: stop the worker, then publish; the backlog grows while nothing starts.
     os.kill(worker.proc.pid, signal.SIGTERM)
@@ -303,6 +304,39 @@ def test_real_prometheus_scrapes_the_endpoint_and_the_rules_work(  # pylint: dis
     assert float(api.query(depth)[0]["value"][1]) > first_depth
     assert _store_total(redis_url, STARTED) == started_total  # really nothing consumed meanwhile
     assert "Traceback" not in server.log()
+
+    if docs:
+        # The picture's last act: a worker comes back and drains the backlog under load.
+        start_worker("--pool=prefork", "--concurrency=2", "-Q", QUEUE, ASPECTS_TEST_ENV_TOKENS=worker_tokens)
+        _docs_load(40)
+        assert wait_for(lambda: float(api.query(depth)[0]["value"][1]) == 0, 120)
+        _docs_load(20)
+        _dump_series(api, started_at, docs)
+
+
+def _docs_load(seconds):
+    """
+    Publish ``send_event`` at a rate swinging between 5 and 45 tasks/s (and a failing task per 20) for ``seconds``.
+
+    Paced load generation, not a wait for a condition: it runs only with ASPECTS_MONITORING_DUMP set.
+    """
+    import math  # pylint: disable=import-outside-toplevel
+    import threading  # pylint: disable=import-outside-toplevel
+
+    tick = threading.Event()
+    begin = last = time.monotonic()
+    due = 0.0  # tasks owed so far: the integral of the rate
+    sent = 0
+    while (now := time.monotonic()) - begin < seconds:
+        due += (25 + 20 * math.sin((now - begin) / 8)) * (now - last)
+        last = now
+        while sent < due:
+            send_event.delay("aspects_test", {"name": f"edx.docs.{sent}"})
+            sent += 1
+            if sent % 20 == 0:
+                dump_data_to_clickhouse.delay("platform_plugin_aspects.sinks", "NoSuchSink", sent)
+        flush()
+        tick.wait(0.25)
 
 
 def _dump_series(api, start, path):
