@@ -55,9 +55,20 @@ CRDS = {
 
 
 def _files(**options):
+    """The plan and its files by path; a bundle's parts (the Tutor plugin's pieces) by their own path.
+
+    Without ``format``, both forms whole: ``--format k8s`` and ``--format tutor`` (``both``
+    leaves out of k8s/ what the plugin carries).
+    """
     source = options.pop("source", MEASURED)
-    result = plan(ConfigOptions(**options), source=source)
-    return result, {f.path: f for f in result.files}
+    forms = [options.pop("format")] if "format" in options else ["k8s", "tutor"]
+    files = {}
+    for form in forms:
+        result = plan(ConfigOptions(format=form, **options), source=source)
+        for f in result.files:
+            files[f.path] = f
+            files.update({part.path: part for part in f.parts})
+    return result, files
 
 
 def _docs(files, suffixes=(".yaml", ".yml")):
@@ -231,7 +242,7 @@ def test_worker_consumes_only_the_aspects_queue_and_keda_scales_it():
     assert scaled["spec"]["minReplicaCount"] == result.sizing.workers.min_replicas
     assert scaled["spec"]["maxReplicaCount"] == result.sizing.workers.max_replicas
     # The snippet is valid ASPECTS_ROUTING for this plugin's own parser.
-    snippet = yaml.safe_load(files["k8s/workers/aspects-routing-settings.yml"].content)
+    snippet = yaml.safe_load(files["settings/lms-aspects-routing.yml"].content)
     parsed = parse(snippet["ASPECTS_ROUTING"])
     assert parsed.problems == () and parsed.queue == "edx.lms.core.aspects"
     assert snippet["EVENT_ROUTING_BACKEND_BATCHING_ENABLED"] is True
@@ -258,21 +269,21 @@ def test_event_bus_consumer_scales_on_lag_and_checks_backlog():
     assert trigger["metadata"]["lagCount"] == str(result.sizing.workers.lag_count)
 
 
-def test_tutor_worker_variant_and_settings_patch():
+def test_tutor_worker_is_a_k8s_deployments_patch_and_settings_patches():
+    """The plugin runs the worker itself (tutor-contrib-celery 21/22 take variants from a Python hook only)."""
     result, files = _files(service="workers", format="tutor")
     assert all(path.startswith("tutor/") for path in files)
-    values = yaml.safe_load(files["tutor/workers-config.yml"].content)
-    assert values["CELERY_MULTIQUEUE_ENABLED"] is True and values["CELERY_ENABLE_KEDA_AUTOSCALING"] is True
-    variants = values["CELERY_WORKER_VARIANTS"]
-    # Setting the value replaces the plugin's default variants whole: they are kept.
-    assert {"high", "high_mem"} <= set(variants["lms"]) and {"high", "low"} <= set(variants["cms"])
-    aspects = variants["lms"]["aspects"]  # tutor-contrib-celery maps variant X to queue edx.lms.core.X
-    types = {"min_replicas": int, "max_replicas": int, "list_length": int, "enable_keda": bool, "extra_params": dict}
-    assert set(aspects) == set(types)
-    for key, kind in types.items():
-        assert type(aspects[key]) is kind, key  # pylint: disable=unidiomatic-typecheck
-    assert all(isinstance(v, str) for v in aspects["extra_params"].values())
-    assert aspects["list_length"] == result.sizing.workers.list_length
+    plugin = yaml.safe_load(files["tutor/aspects-scaling.yml"].content)
+    assert "config" not in plugin  # no CELERY_* values: they would do nothing
+    docs = [d for d in yaml.safe_load_all(plugin["patches"]["k8s-deployments"]) if d]
+    worker = next(d for d in docs if d["kind"] == "Deployment")
+    container = worker["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "{{ DOCKER_IMAGE_OPENEDX }}"  # rendered by Tutor
+    assert "--queues=edx.lms.core.aspects" in container["args"]
+    assert all("namespace" not in d["metadata"] for d in docs)  # Tutor's kustomization sets it
+    scaled = next(d for d in docs if d["kind"] == "ScaledObject")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+    assert scaled["spec"]["triggers"][0]["metadata"]["listLength"] == str(result.sizing.workers.list_length)
     # Tutor renders openedx-common-settings into the LMS and CMS settings, then
     # openedx-lms-common-settings into the LMS's only.
     cms = {"ASPECTS_ROUTING": {}}
@@ -302,18 +313,19 @@ POD_AUTOSCALING_TYPES = {
 }
 
 
-def test_pod_autoscaling_entries_have_every_key_with_its_type():
+def test_pod_autoscaling_entries_switch_off_aspects_own_and_the_plugin_gates_its_hpas():
+    """One HPA per Deployment, and only while Aspects runs it (tests/test_tutor_build.py builds it)."""
     result, files = _files(format="tutor", profile="large")
     entries = yaml.safe_load(files["tutor/pod-autoscaling-config.yml"].content)["POD_AUTOSCALING_EXTRA_SERVICES"]
-    assert set(entries) == {"ralph", "superset", "superset-worker"}
-    for name, entry in entries.items():
-        assert set(POD_AUTOSCALING_TYPES) <= set(entry) <= set(POD_AUTOSCALING_TYPES) | {"behavior"}, name
-        for key, kinds in POD_AUTOSCALING_TYPES.items():
-            assert isinstance(entry[key], kinds) and not (kinds != (bool,) and isinstance(entry[key], bool)), (name, key)
-        assert entry["min_replicas"] <= entry["max_replicas"]
-    assert entries["ralph"]["min_replicas"] == result.sizing.ralph.min_replicas >= 2
-    assert entries["ralph"]["avg_memory"] == ""  # Ralph scales on CPU only
-    assert entries["superset"]["avg_memory"].endswith("Mi")
+    assert entries == {name: {"enable_hpa": False, "enable_vpa": False}
+                       for name in ("ralph", "superset", "superset-worker")}
+    for name in entries:
+        assert set(entries[name]) <= set(POD_AUTOSCALING_TYPES)
+    plugin = yaml.safe_load(files["tutor/aspects-scaling.yml"].content)
+    deployments = plugin["patches"]["k8s-deployments"]
+    assert "{% if RUN_RALPH %}" in deployments and "{% if RUN_SUPERSET %}" in deployments
+    ralph_hpa = next(yaml.safe_load_all(files["tutor/patches/k8s-deployments/ralph.yaml"].content))
+    assert ralph_hpa["spec"]["minReplicas"] == result.sizing.ralph.min_replicas >= 2
 
 
 def test_ralph_hpa_min_two_and_pdb():
@@ -373,7 +385,8 @@ def test_superset_patches_configure_async_queries_and_warmup():
     assert {"SUPERSET_DB_HOST", "SUPERSET_DB_PORT", "SUPERSET_DB_NAME", "SUPERSET_DB_USERNAME"} == set(db)
     assert isinstance(db["SUPERSET_DB_PORT"], int)
     override = list(yaml.safe_load_all(files["tutor/patches/k8s-override.yml"].content))
-    assert [d["metadata"]["name"] for d in override] == ["superset", "superset-worker", "superset-worker-beat"]
+    assert [d["metadata"]["name"] for d in override] == [
+        "superset", "superset-worker", "superset-worker-beat", "superset-job", "superset-worker-job"]
     for doc in override:
         env = {e["name"]: e for e in doc["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert set(env) == {"REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"}
@@ -420,8 +433,11 @@ def test_more_events_never_shrink_the_generated_configs():
 
 
 def test_summary_states_every_input_and_file_without_secrets():
-    result, files = _files(profile="large", source=Measured.nothing())
-    text = summary(result, "written under X")
+    text = ""
+    for form in ("k8s", "tutor"):
+        result, form_files = _files(profile="large", source=Measured.nothing(), format=form)
+        text += summary(result, "written under X")
+    _result, files = _files(profile="large", source=Measured.nothing())
     for item in result.sizing.inputs:
         assert item.name in text and item.source in text
     for path in files:
@@ -495,10 +511,10 @@ def test_output_dir_atomic_no_overwrite_without_force(tmp_path, caplog):
     out_dir = tmp_path / "out"
     stdout, _err = _run("--services", "all", "--profile", "large", "--output", str(out_dir))
     first = _tree(out_dir)
-    assert "k8s/clickhouse/installation.yaml" in first and "tutor/patches/superset-config.py" in first
+    assert "k8s/clickhouse/installation.yaml" in first and "tutor/aspects-scaling.yml" in first
     assert not [name for name in first if name.endswith(".tmp")]
     assert "written under" in stdout and "Sizing inputs:" in stdout
-    secret_file = out_dir / "tutor/patches/superset-config.py"
+    secret_file = out_dir / "tutor/aspects-scaling.yml"
     assert secret_file.stat().st_mode & 0o777 == 0o600
 
     with pytest.raises(CommandError, match="--force"):
@@ -508,23 +524,25 @@ def test_output_dir_atomic_no_overwrite_without_force(tmp_path, caplog):
     stdout2, _err = _run("--services", "all", "--profile", "large", "--output", str(out_dir), "--force")
     second = _tree(out_dir)
     assert set(second) == set(first)
-    secret1 = _jwt(first["tutor/patches/superset-config.py"])
-    secret2 = _jwt(second["tutor/patches/superset-config.py"])
+    secret1 = _jwt(first["tutor/aspects-scaling.yml"])
+    secret2 = _jwt(second["tutor/aspects-scaling.yml"])
     assert secret1 != secret2 and len(secret1) >= 32 and len(secret2) >= 32
     for text in (stdout, stdout2, caplog.text):
         assert secret1 not in text and secret2 not in text
 
 
-def _jwt(content: bytes) -> str:
+def _jwt(plugin: bytes) -> str:
+    """The JWT secret of the plugin's superset-config patch (a piece with no template delimiters)."""
+    content = yaml.safe_load(plugin)["patches"]["superset-config"]
     namespace = _superset_config_namespace()
-    exec(compile(content.decode(), "superset-config", "exec"), namespace)  # noqa: S102
+    exec(compile(content, "superset-config", "exec"), namespace)  # noqa: S102
     return namespace["GLOBAL_ASYNC_QUERIES_JWT_SECRET"]
 
 
 def test_stdout_output_has_files_and_summary_on_stderr():
-    stdout, stderr = _run("--services", "ralph", "--profile", "small")
+    stdout, stderr = _run("--services", "ralph", "--profile", "small", "--format", "k8s")
     assert "# ==> k8s/ralph/hpa.yaml <==" in stdout
-    assert "# ==> tutor/pod-autoscaling-config.yml <==" in stdout
+    assert "# ==> k8s/kustomization.yaml <==" in stdout
     assert "Sizing inputs:" in stderr and "Sizing inputs:" not in stdout
     hpa_text = stdout.split("# ==> k8s/ralph/hpa.yaml <==\n", 1)[1].split("# ==>", 1)[0]
     assert yaml.safe_load(hpa_text)["kind"] == "HorizontalPodAutoscaler"

@@ -14,7 +14,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from aspects_routing.scaling.configgen import ConfigError, ConfigOptions, plan, summary, write_files
-from aspects_routing.scaling.configgen.common import FORMATS, SERVICES
+from aspects_routing.scaling.configgen.clickhouse import DEFAULT_NETWORKS
+from aspects_routing.scaling.configgen.common import FORMATS, OPENEDX_IMAGE, SERVICES
 from aspects_routing.scaling.configgen.service import DEFAULT_NAMESPACE, STDOUT, stream_text
 from aspects_routing.scaling.sizing import PROFILES
 
@@ -53,6 +54,16 @@ class Command(BaseCommand):
             "--timeout", type=float, default=30.0,
             help="--profile auto: overall deadline in seconds for every measured source, as the report's (default 30).",
         )
+        add(
+            "--image", default=OPENEDX_IMAGE,
+            help="--format k8s: the worker's image, your DOCKER_IMAGE_OPENEDX with aspects-routing installed, "
+            f"tagged (default {OPENEDX_IMAGE}). The Tutor plugin uses DOCKER_IMAGE_OPENEDX itself.",
+        )
+        add(
+            "--clickhouse-networks", default=DEFAULT_NETWORKS, metavar="CIDR[,CIDR...]",
+            help="Networks the ClickHouse admin user accepts connections from: your pod CIDR "
+            f"(default {DEFAULT_NETWORKS}); never ::/0.",
+        )
         add("--queue-wait-slo", type=float, metavar="SECONDS",
             help="monitoring: alert when the Aspects queue wait p95 exceeds this (default: the sizing model's target).")
         add("--xapi-lag-threshold", type=float, metavar="SECONDS",
@@ -71,6 +82,8 @@ class Command(BaseCommand):
             namespace=opts["namespace"],
             force=opts["force"],
             timeout=opts["timeout"],
+            image=opts["image"],
+            clickhouse_networks=opts["clickhouse_networks"],
             queue_wait_slo=opts["queue_wait_slo"],
             xapi_lag_threshold=opts["xapi_lag_threshold"],
         )

@@ -10,6 +10,7 @@ volume expansion, and the Aspects (Tutor) values that point at it.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from aspects_routing.scaling.configgen.common import (
@@ -34,6 +35,33 @@ KEEPER_CLIENT_PORT = 2181
 #: Tutor's default CLICKHOUSE_ADMIN_USER; its password is read from a Secret, never written here.
 ADMIN_USER = "ch_admin"
 STORAGE_MANAGEMENT = {"provisioner": "Operator", "reclaimPolicy": "Retain"}
+#: Networks the ClickHouse admin user accepts connections from (--clickhouse-networks): the
+#: private ranges pod networks are allocated from, and loopback. Narrow them to your cluster's
+#: pod CIDR (kubectl cluster-info dump | grep -m1 cluster-cidr); never ::/0.
+DEFAULT_NETWORKS = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,127.0.0.1/32,::1/128"
+#: The widest network accepted: anything wider than a /8 (IPv4) or /7 (IPv6) lets in the internet.
+MIN_PREFIX = {4: 8, 6: 7}
+
+
+def parse_networks(value: str) -> tuple[str, ...]:
+    """``--clickhouse-networks``: comma-separated CIDRs, none wider than a /8 (IPv4) or /7 (IPv6)."""
+    networks = []
+    for item in (part.strip() for part in (value or "").split(",")):
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not a CIDR (e.g. 10.42.0.0/16)") from exc
+        if network.prefixlen < MIN_PREFIX[network.version]:
+            raise ValueError(
+                f"{item} admits nearly any address; give your pod network, e.g. 10.42.0.0/16 "
+                f"(at least /{MIN_PREFIX[network.version]})"
+            )
+        networks.append(str(network))
+    if not networks:
+        raise ValueError("no network given; e.g. --clickhouse-networks 10.42.0.0/16")
+    return tuple(networks)
 
 
 def keeper_service(target: Target) -> str:
@@ -116,7 +144,8 @@ def clickhouse_installation(sizing: Sizing, target: Target) -> dict[str, Any]:
                 "zookeeper": {"nodes": [{"host": keeper_service(target), "port": KEEPER_CLIENT_PORT}]},
                 "users": {
                     f"{user}/k8s_secret_password": f"{admin_secret(target)}/password",
-                    f"{user}/networks/ip": ["::/0"],
+                    # Only the pod networks reach the admin user (never ::/0).
+                    f"{user}/networks/ip": list(target.clickhouse_networks or parse_networks(DEFAULT_NETWORKS)),
                     f"{user}/profile": "default",
                     f"{user}/access_management": 1,
                 },
@@ -170,7 +199,7 @@ def aspects_values(target: Target) -> dict[str, Any]:
         "CLICKHOUSE_HOST": f"clickhouse-{target.chi_name}",
         "CLICKHOUSE_CLUSTER_NAME": target.cluster_name,
         "CLICKHOUSE_CLUSTER_DDL_NODE_HOST": f"chi-{target.chi_name}-{target.cluster_name}-0-0",
-        "CLICKHOUSE_ADMIN_USER": ADMIN_USER,
+        # CLICKHOUSE_ADMIN_USER stays Aspects' own (ch_admin, a generated "unique" value): ADMIN_USER matches it.
     }
 
 

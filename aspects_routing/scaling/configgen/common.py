@@ -9,6 +9,7 @@ LMS settings) are rendered statement by statement from data with ``repr``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -20,8 +21,21 @@ TUTOR = "tutor"
 FORMATS = (K8S, TUTOR, "both")
 SERVICES = ("workers", "ralph", "clickhouse", "superset", "monitoring")
 
-#: The Open edX image the Aspects worker runs; replace with your DOCKER_IMAGE_OPENEDX.
-OPENEDX_IMAGE = "docker.io/overhangio/openedx"
+#: The Open edX image the Aspects worker runs with ``--format k8s`` (``--image``); it must be
+#: your DOCKER_IMAGE_OPENEDX, built with aspects-routing installed. The Tutor plugin uses
+#: ``{{ DOCKER_IMAGE_OPENEDX }}`` itself.
+OPENEDX_IMAGE = "docker.io/overhangio/openedx:21.0.9"
+TUTOR_OPENEDX_IMAGE = "{{ DOCKER_IMAGE_OPENEDX }}"
+#: The Tutor plugin ``--format tutor`` writes (a YAML plugin: name, version, config, patches).
+PLUGIN_NAME = "aspects-scaling"
+PLUGIN_PATH = f"tutor/{PLUGIN_NAME}.yml"
+#: Kubernetes' cluster domain, for addresses resolved from other namespaces (KEDA's operator).
+CLUSTER_DOMAIN = "svc.cluster.local"
+#: Replica, shard and volume counts are int32 in the Kubernetes API and in the operators' CRDs.
+INT32_MAX = 2**31 - 1
+#: No generated count may exceed this: a larger number means a wrong input (events per day given
+#: as per second, a typo), not a deployment anyone runs; the message says which input to check.
+SANITY_CAP = 10_000
 #: Queue generated for Aspects tasks when ASPECTS_ROUTING["QUEUE"] is not set:
 #: named like edx-platform's queues so tutor-contrib-celery's variant "aspects" maps to it.
 DEDICATED_QUEUE = "edx.lms.core.aspects"
@@ -58,6 +72,22 @@ class RedisAddress:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def cluster_address(self, namespace: str) -> str:
+        """``host:port`` resolvable from any namespace (KEDA's operator runs in its own)."""
+        return f"{fqdn(self.host, namespace)}:{self.port}"
+
+
+def fqdn(host: str, namespace: str) -> str:
+    """A short Service name as ``<service>.<namespace>.svc.cluster.local``; FQDNs and IPs as they are."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if "." in host:
+        return host
+    return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
+
 
 @dataclass(frozen=True)
 class Target:  # pylint: disable=too-many-instance-attributes
@@ -76,6 +106,8 @@ class Target:  # pylint: disable=too-many-instance-attributes
     cluster_name: str = "aspects"
     storage_class: str | None = None
     storage_provisioner: str | None = None
+    image: str = OPENEDX_IMAGE  # the worker image with --format k8s (Tutor: DOCKER_IMAGE_OPENEDX)
+    clickhouse_networks: tuple[str, ...] = ()  # networks the ClickHouse users accept connections from
 
 
 @dataclass(frozen=True)
@@ -90,6 +122,8 @@ class GeneratedFile:
     basis: str  # the sizing explanation behind its numbers
     complete_k8s_object: bool = False  # validated with kubernetes-validate in the tests
     sensitive: bool = False  # holds a generated secret: written 0600, never echoed in the summary
+    jinja: bool = False  # a Tutor patch using Tutor's template variables on purpose ({{ DOCKER_IMAGE_OPENEDX }})
+    parts: tuple["GeneratedFile", ...] = ()  # what a bundle (the Tutor plugin, a kustomization) was made of
 
 
 def dump(document: Any) -> str:
@@ -134,6 +168,11 @@ def labels(name: str) -> dict[str, str]:
 def metadata(name: str, target: Target, **extra: Any) -> dict[str, Any]:
     """``metadata`` of a namespaced object."""
     return {"name": name, "namespace": target.namespace, "labels": labels(name), **extra}
+
+
+def without_namespace(document: Mapping[str, Any]) -> dict[str, Any]:
+    """An object for Tutor's env, whose kustomization sets every namespace (K8S_NAMESPACE)."""
+    return {**document, "metadata": {k: v for k, v in document["metadata"].items() if k != "namespace"}}
 
 
 def cpu_cores(quantity: str) -> float:
@@ -211,10 +250,22 @@ def deployment_patch(name: str, target: Target, container: str, **container_fiel
     Partial by design (Tutor's ``k8s-override`` / kustomize patches); only complete
     objects are validated with kubernetes-validate.
     """
+    del target  # no namespace: Tutor's kustomization (and the Component's overlay) set it after patching
+    return workload_patch("Deployment", name, container, **container_fields)
+
+
+def workload_patch(kind: str, name: str, container: str, **container_fields: Any) -> dict[str, Any]:
+    """
+    A strategic-merge patch of a Deployment's or Job's container, without ``metadata.namespace``.
+
+    Kustomize matches a patch by kind, name and namespace; Tutor adds the namespace
+    after patching, so a patch naming it would match nothing.
+    """
+    api = "batch/v1" if kind == "Job" else "apps/v1"
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": target.namespace},
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": {"name": name},
         "spec": {"template": {"spec": {"containers": [{"name": container, **container_fields}]}}},
     }
 

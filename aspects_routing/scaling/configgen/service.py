@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -23,20 +24,27 @@ from typing import Any, Callable, Union
 from aspects_routing.conf import RoutingSettings, get_config
 from aspects_routing.redaction import parse_url
 from aspects_routing.scaling import sizing as model
-from aspects_routing.scaling.configgen import clickhouse, monitoring, ralph, superset, workers
+from aspects_routing.scaling.configgen import bundles, clickhouse, monitoring, ralph, superset, workers
 from aspects_routing.scaling.configgen.common import (
     CLUSTER_NAME,
     DEDICATED_QUEUE,
     FORMATS,
+    INT32_MAX,
     K8S,
+    OPENEDX_IMAGE,
+    SANITY_CAP,
     SERVICES,
     TUTOR,
     GeneratedFile,
     RedisAddress,
     Target,
+    deployment_patch,
     dump,
+    dump_all,
     is_dns_label,
     is_dns_subdomain,
+    resources,
+    without_namespace,
 )
 
 STDOUT = "-"
@@ -67,6 +75,8 @@ class ConfigOptions:  # pylint: disable=too-many-instance-attributes
     namespace: str = DEFAULT_NAMESPACE
     force: bool = False
     timeout: float = 30.0  # shared deadline of the measurement (--profile auto), as the report's
+    image: str = OPENEDX_IMAGE  # --format k8s: the worker image (Tutor: DOCKER_IMAGE_OPENEDX)
+    clickhouse_networks: str = clickhouse.DEFAULT_NETWORKS  # comma-separated CIDRs
     queue_wait_slo: float | None = None  # --services monitoring: p95 queue wait alert (s)
     xapi_lag_threshold: float | None = None  # --services monitoring: xAPI lag alert (s)
 
@@ -137,6 +147,18 @@ def validate(options: ConfigOptions) -> None:
         )
     if options.replicas is not None and options.replicas < 1:
         raise ConfigError(f"--replicas {options.replicas} must be at least 1, e.g. --replicas 2.")
+    _check_count("--replicas", options.replicas, "replicas")
+    if options.retention_days is not None and options.retention_days > INT32_MAX:
+        raise ConfigError(f"--retention-days {options.retention_days} is above {INT32_MAX}; give days, e.g. 365.")
+    if not _IMAGE.match(options.image or ""):
+        raise ConfigError(
+            f"--image {options.image!r} is not a tagged image reference; give your DOCKER_IMAGE_OPENEDX with "
+            "aspects-routing installed, with a tag or digest, e.g. --image registry.example.com/openedx:21.0.9."
+        )
+    try:
+        clickhouse.parse_networks(options.clickhouse_networks)
+    except ValueError as exc:
+        raise ConfigError(f"--clickhouse-networks {options.clickhouse_networks!r}: {exc}") from exc
     if (
         options.replicas is not None and options.replicas > 1 and options.profile == "small"
         and "clickhouse" in options.services
@@ -165,6 +187,51 @@ def validate(options: ConfigOptions) -> None:
         path = Path(options.output)
         if path.exists() and not path.is_dir():
             raise ConfigError(f"--output {options.output!r} exists and is not a directory; give a directory or '-'.")
+
+
+#: ``[registry/]repository:tag`` or ``...@sha256:<digest>``: an untagged image means "latest", which
+#: is neither reproducible nor the image aspects-routing was installed into.
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$")
+
+
+def _check_count(flag: str, value: int | None, what: str) -> None:
+    """A count the Kubernetes API takes as int32, and no absurd number (the input is wrong)."""
+    if value is None:
+        return
+    if value > INT32_MAX:
+        raise ConfigError(
+            f"{flag} gives {value:,} {what}, above what the Kubernetes API accepts ({INT32_MAX:,}, int32); "
+            "check the value."
+        )
+    if value > SANITY_CAP:
+        raise ConfigError(
+            f"{flag} gives {value:,} {what}, above the sanity cap of {SANITY_CAP:,}; no Aspects deployment needs "
+            "that many: check the input (a rate per day given as per second?)."
+        )
+
+
+def check_counts(sizing: model.Sizing, options: ConfigOptions) -> None:
+    """Every replica, shard and node count the sizing produced is an int32 under the sanity cap."""
+    flag = "--replicas" if options.replicas is not None else (
+        "--events-per-second" if options.events_per_second is not None else "the measured rates"
+    )
+    w, r, ch, s = sizing.workers, sizing.ralph, sizing.clickhouse, sizing.superset
+    counts = {
+        "Aspects worker replicas": w.max_replicas,
+        "event-bus consumer replicas": w.consumers,
+        "Ralph replicas": r.max_replicas,
+        "ClickHouse replicas per shard": ch.replicas,
+        "ClickHouse shards": ch.shards,
+        "Keeper nodes": ch.keeper_nodes,
+        "Superset web replicas": s.web_max_replicas,
+        "Superset worker replicas": s.worker_max_replicas,
+    }
+    for what, value in counts.items():
+        _check_count(flag, value, what)
+    for what, value in {"KEDA listLength": w.list_length, "KEDA lagCount": w.lag_count,
+                        "GiB per ClickHouse volume": ch.volume_gi}.items():
+        if value > INT32_MAX:
+            raise ConfigError(f"{flag} gives {value:,} {what}, above int32 ({INT32_MAX:,}); check the input.")
 
 
 def _storage_class(options: ConfigOptions) -> tuple[str | None, str | None]:
@@ -223,6 +290,8 @@ def build_target(options: ConfigOptions, config: RoutingSettings, transport: str
         cluster_name=cluster,
         storage_class=name,
         storage_provisioner=provisioner,
+        image=options.image,
+        clickhouse_networks=clickhouse.parse_networks(options.clickhouse_networks),
     )
 
 
@@ -272,25 +341,62 @@ def monitoring_options(options: ConfigOptions) -> monitoring.MonitoringOptions:
     )
 
 
-def _pod_autoscaling_file(sizing: model.Sizing, services: tuple[str, ...]) -> GeneratedFile | None:
+#: Services whose every object the Tutor plugin carries; with --format both, k8s/ leaves them out.
+TUTOR_CARRIED = ("workers", "ralph", "superset")
+#: A tutor-contrib-pod-autoscaling entry that makes no HPA, no resources patch and no VPA.
+#: It replaces tutor-contrib-aspects 6.1's own entry for the Deployment (its hook adds
+#: ``ralph`` whenever config.yml lacks RUN_RALPH, whatever the default, and the build then
+#: fails on a Deployment that does not exist); the plugin's own HPA replaces the HPA.
+NO_POD_AUTOSCALING = {"enable_hpa": False, "enable_vpa": False}
+
+
+def tutor_autoscaling(sizing: model.Sizing, target: Target, services: tuple[str, ...]) -> list[GeneratedFile]:
+    """
+    The Tutor plugin's HPAs (and Ralph's PDB and requests) for Ralph and Superset.
+
+    They are patches, which Tutor renders at every ``config save`` under ``RUN_RALPH`` /
+    ``RUN_SUPERSET`` (see :mod:`.bundles`), so no HPA targets a missing Deployment. Config
+    values cannot do that: Tutor writes a plugin's ``config.set`` values into config.yml at
+    the first save, rendered once. The pod-autoscaling entries only switch off the ones
+    tutor-contrib-aspects adds for the same Deployments, so each has one HPA.
+    """
+    pieces: list[GeneratedFile] = []
     entries: dict[str, Any] = {}
-    basis = []
     if "ralph" in services:
-        entries.update(ralph.pod_autoscaling_entries(sizing))
-        basis.append(sizing.ralph.explanation)
+        r = sizing.ralph
+        entries[ralph.DEPLOYMENT] = dict(NO_POD_AUTOSCALING)
+        docs = [without_namespace(ralph.ralph_hpa(sizing, target)), without_namespace(ralph.ralph_pdb(sizing, target))]
+        pieces.append(GeneratedFile(
+            "tutor/patches/k8s-deployments/ralph.yaml", dump_all(docs), TUTOR, "ralph",
+            f"Tutor patch k8s-deployments: HPA ralph {r.min_replicas}-{r.max_replicas} replicas at "
+            f"{r.cpu_target_percent} % CPU, PodDisruptionBudget (while RUN_RALPH)", r.explanation,
+        ))
+        pieces.append(GeneratedFile(
+            "tutor/patches/k8s-override/ralph.yaml",
+            dump(deployment_patch(ralph.DEPLOYMENT, target, "ralph", resources=resources(r.requests, r.limits))),
+            TUTOR, "ralph", "Tutor patch k8s-override: ralph requests/limits (the HPA's CPU target needs requests)",
+            r.explanation,
+        ))
     if "superset" in services:
-        entries.update(superset.pod_autoscaling_entries(sizing))
-        basis.append(sizing.superset.explanation)
-    if not entries:
-        return None
-    return GeneratedFile(
-        "tutor/pod-autoscaling-config.yml", dump({"POD_AUTOSCALING_EXTRA_SERVICES": entries}), TUTOR,
-        "+".join(s for s in ("ralph", "superset") if s in services),
-        "tutor-contrib-pod-autoscaling entries: " + ", ".join(
-            f"{name} {e['min_replicas']}-{e['max_replicas']} at {e['avg_cpu']} % CPU" for name, e in entries.items()
-        ),
-        " ".join(basis),
-    )
+        s = sizing.superset
+        entries.update({name: dict(NO_POD_AUTOSCALING) for name in superset.AUTOSCALED})
+        pieces.append(GeneratedFile(
+            "tutor/patches/k8s-deployments/superset.yaml",
+            dump_all([without_namespace(doc) for doc in superset.hpas(sizing, target)]), TUTOR, "superset",
+            f"Tutor patch k8s-deployments: HPAs superset {s.web_min_replicas}-{s.web_max_replicas} and "
+            f"superset-worker {s.worker_min_replicas}-{s.worker_max_replicas} on CPU {s.cpu_target_percent} % / "
+            f"memory {s.memory_target_percent} %, none for superset-worker-beat (while RUN_SUPERSET)",
+            s.explanation,
+        ))
+    if entries:
+        pieces.append(GeneratedFile(
+            "tutor/pod-autoscaling-config.yml", dump({bundles.AUTOSCALING: entries}), TUTOR, "+".join(
+                name for name in ("ralph", "superset") if name in services),
+            f"tutor-contrib-pod-autoscaling: no HPA of its own for {', '.join(entries)} (the plugin's replace them)",
+            "tutor-contrib-aspects' autoscaling entries for these Deployments would add a second HPA, and "
+            "Ralph's breaks the build while Ralph is off.",
+        ))
+    return pieces
 
 
 def plan(options: ConfigOptions, source: Measure = None, config: RoutingSettings | None = None) -> Plan:
@@ -302,29 +408,43 @@ def plan(options: ConfigOptions, source: Measure = None, config: RoutingSettings
         sizing = model.size(measured, profile=options.profile, overrides=options.overrides)
     except ValueError as exc:
         raise ConfigError(f"cannot size from these inputs: {exc}") from exc
+    check_counts(sizing, options)
     target = build_target(options, config, sizing.workers.transport)
     forms, services = options.forms, options.services
-    files: list[GeneratedFile] = []
-    if "workers" in services:
-        files += workers.generate(sizing, target, forms, config.event_bus_topic)
-    if "ralph" in services:
-        files += ralph.generate(sizing, target, forms)
-    if "clickhouse" in services:
-        files += clickhouse.generate(sizing, target, forms)
-    if "superset" in services:
-        files += superset.generate(sizing, target, forms)
-    if "monitoring" in services:
-        files += monitoring.generate(target, monitoring_options(options), forms)
+    pieces: list[GeneratedFile] = []
+    for name in services:
+        # --format both: the Tutor plugin carries everything Tutor runs; k8s/ only what it does not
+        # (the ClickHouse operator's objects, monitoring), so no Deployment gets two autoscalers or workers.
+        service_forms = (TUTOR,) if options.format == "both" and name in TUTOR_CARRIED else forms
+        pieces += _generate(name, sizing, target, service_forms, config, options)
     if TUTOR in forms:
-        shared = _pod_autoscaling_file(sizing, services)
-        if shared is not None:
-            files.append(shared)
+        pieces += tutor_autoscaling(sizing, target, services)
+    files: list[GeneratedFile] = []
+    k8s_pieces = [p for p in pieces if p.form == K8S and p.path.startswith("k8s/")]
+    if k8s_pieces:
+        files += bundles.kustomize_tree(k8s_pieces)
+    files += [p for p in pieces if p.form == K8S and not p.path.startswith("k8s/")]
+    tutor_pieces = [p for p in pieces if p.form == TUTOR]
+    if tutor_pieces:
+        files.append(bundles.tutor_plugin(tutor_pieces))
     notes = _notes(note, options, sizing, target)
     sensitive = [f.path for f in files if f.sensitive]
     if sensitive and options.output == STDOUT:
         notes += (f"{', '.join(sensitive)} holds a generated secret and was printed to stdout; "
                   "prefer --output DIR (written with mode 0600).",)
     return Plan(options, sizing, target, tuple(files), notes)
+
+
+def _generate(  # pylint: disable=too-many-arguments
+    name: str, sizing: model.Sizing, target: Target, forms: tuple[str, ...], config: RoutingSettings,
+    options: ConfigOptions,
+) -> list[GeneratedFile]:
+    if name == "workers":
+        return workers.generate(sizing, target, forms, config.event_bus_topic)
+    if name == "monitoring":
+        return monitoring.generate(target, monitoring_options(options), forms)
+    generator = {"ralph": ralph.generate, "clickhouse": clickhouse.generate, "superset": superset.generate}[name]
+    return generator(sizing, target, forms)
 
 
 def _notes(note: str, options: ConfigOptions, sizing: model.Sizing, target: Target) -> tuple[str, ...]:
@@ -516,6 +636,9 @@ def summary(result: Plan, written_to: str) -> str:
         lines.append(f"  {f.path}")
         lines.append(f"      {f.what}")
         lines.append(f"      why: {f.basis}")
+        for part in f.parts:
+            lines.append(f"      - {part.what} [{part.path}]")
+            lines.append(f"          why: {part.basis}")
     lines += ["", "Notes:"]
     lines += [f"  - {note}" for note in result.notes]
     return "\n".join(lines) + "\n"

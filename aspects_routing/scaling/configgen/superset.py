@@ -33,6 +33,7 @@ from aspects_routing.scaling.configgen.common import (
     pod_autoscaling_entry,
     python_assignments,
     resources,
+    workload_patch,
 )
 from aspects_routing.scaling.sizing import Sizing
 
@@ -44,6 +45,11 @@ DB_HOST, DB_PORT, DB_NAME, DB_USERNAME = "superset-mysql", 3306, "superset", "su
 REDIS_HOST, REDIS_PORT = "superset-redis", 6379
 #: Secret (key ``password``) with the standalone Redis password; never written here.
 REDIS_SECRET = "superset-redis"
+#: Secret (key ``password``) with the standalone MySQL password (``--format k8s``; Tutor: SUPERSET_DB_PASSWORD).
+DB_SECRET = "superset-mysql"
+#: tutor-contrib-aspects' Superset init jobs (``tutor k8s do init``) and their containers: they
+#: load the same superset_config.py, so they talk to the same Redis and database.
+INIT_JOBS = {"superset-job": "superset", "superset-worker-job": "superset-worker-job"}
 #: Superset requires a JWT secret of at least 32 bytes; 48 random bytes give 64 URL-safe characters.
 JWT_SECRET_BYTES = 48
 #: Dashboards warmed are those viewed in this period.
@@ -78,15 +84,30 @@ def redis_env() -> list[dict[str, Any]]:
     ]
 
 
-def deployment_patches(sizing: Sizing, target: Target) -> list[dict[str, Any]]:
-    """Redis overrides for all three Deployments; requests/limits for the autoscaled ones."""
+def db_env() -> list[dict[str, Any]]:
+    """DATABASE_* env for a standalone MySQL (``--format k8s``: Tutor's SUPERSET_DB_* do it in the plugin)."""
+    return [
+        {"name": "DATABASE_HOST", "value": DB_HOST},
+        {"name": "DATABASE_PORT", "value": str(DB_PORT)},
+        {"name": "DATABASE_DB", "value": DB_NAME},
+        {"name": "DATABASE_USER", "value": DB_USERNAME},
+        {"name": "DATABASE_PASSWORD", "value": None,
+         "valueFrom": {"secretKeyRef": {"name": DB_SECRET, "key": "password"}}},
+    ]
+
+
+def deployment_patches(sizing: Sizing, target: Target, standalone_db: bool = False) -> list[dict[str, Any]]:
+    """Redis (and with ``standalone_db`` MySQL) overrides for the three Deployments and the init jobs."""
+    env = redis_env() + (db_env() if standalone_db else [])
     patches = []
     for name in (WEB, WORKER, BEAT):
-        fields: dict[str, Any] = {"env": redis_env()}
+        fields: dict[str, Any] = {"env": env}
         if name in sizing.superset.resources:
             res = sizing.superset.resources[name]
             fields["resources"] = resources(res["requests"], res["limits"])
         patches.append(deployment_patch(name, target, name, **fields))
+    for job, container in INIT_JOBS.items():
+        patches.append(workload_patch("Job", job, container, env=env))
     return patches
 
 
@@ -171,13 +192,13 @@ def generate(sizing: Sizing, target: Target, forms: tuple[str, ...]) -> list[Gen
                     s.explanation, complete_k8s_object=True,
                 )
             )
-        for doc in deployment_patches(sizing, target):
+        for doc in deployment_patches(sizing, target, standalone_db=True):
             name = doc["metadata"]["name"]
             files.append(
                 GeneratedFile(
                     f"k8s/superset/{name}-patch.yaml", dump(doc), K8S, SERVICE,
-                    f"Patch of Deployment {name}: standalone Redis {REDIS_HOST}:{REDIS_PORT}"
-                    + (" and requests/limits" if name in s.resources else ""),
+                    f"Patch of {doc['kind']} {name}: standalone Redis {REDIS_HOST}:{REDIS_PORT} and MySQL "
+                    f"{DB_HOST}:{DB_PORT}" + (" and requests/limits" if name in s.resources else ""),
                     DB_NOTE,
                 )
             )
@@ -191,8 +212,8 @@ def generate(sizing: Sizing, target: Target, forms: tuple[str, ...]) -> list[Gen
         files.append(
             GeneratedFile(
                 "tutor/patches/k8s-override.yml", dump_all(deployment_patches(sizing, target)), TUTOR, SERVICE,
-                f"Tutor patch k8s-override: REDIS_* of {WEB}, {WORKER}, {BEAT} -> {REDIS_HOST} "
-                f"(password from Secret {REDIS_SECRET})", s.explanation,
+                f"Tutor patch k8s-override: REDIS_* of {WEB}, {WORKER}, {BEAT} and the init jobs -> "
+                f"{REDIS_HOST} (password from Secret {REDIS_SECRET})", s.explanation,
             )
         )
         jwt_secret = secrets.token_urlsafe(JWT_SECRET_BYTES) if s.async_queries else None

@@ -1,25 +1,30 @@
 """
 Workers for the Aspects queue (Celery) or the event-bus consumer, and their autoscalers.
 
-Kubernetes: the ``ASPECTS_ROUTING`` snippet for ``lms.yml``, a worker Deployment
-consuming only the Aspects queue, a KEDA ``ScaledObject`` on the queue's Redis
-list length; with the event bus, a ``consume_events`` Deployment (always with
-``check_backlog``) and a ``ScaledObject`` on the consumer group's lag.
+Kubernetes: a worker Deployment consuming only the Aspects queue, a KEDA
+``ScaledObject`` on the queue's Redis list length (with a ``TriggerAuthentication``
+naming a Secret when Redis needs a password); with the event bus, a
+``consume_events`` Deployment (always with ``check_backlog``) and a ``ScaledObject``
+on the consumer group's lag. The ``ASPECTS_ROUTING`` snippet for ``lms.yml`` is
+settings, not an object: it is written under ``settings/``.
 
-Tutor: tutor-contrib-celery's worker variant for the queue (KEDA) and the
-``openedx-common-settings`` patch (transport, batching) and an
-``openedx-lms-common-settings`` patch (the LMS's queue).
+Tutor: the same Deployment and ScaledObject as a ``k8s-deployments`` patch (image
+``{{ DOCKER_IMAGE_OPENEDX }}``), the ``openedx-common-settings`` patch (transport,
+batching) and an ``openedx-lms-common-settings`` patch (the LMS's queue). Not a
+tutor-contrib-celery variant: its 21 and 22 releases take variants from a Python
+hook (``CELERY_WORKERS_CONFIG``), which a YAML plugin cannot extend.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aspects_routing.scaling.configgen.common import (
     DEDICATED_QUEUE,
     K8S,
-    OPENEDX_IMAGE,
     TUTOR,
+    TUTOR_OPENEDX_IMAGE,
     GeneratedFile,
     RedisAddress,
     Target,
@@ -28,6 +33,7 @@ from aspects_routing.scaling.configgen.common import (
     metadata,
     python_assignments,
     resources,
+    without_namespace,
 )
 from aspects_routing.scaling.sizing import Sizing
 from aspects_routing.transport import consumer_command
@@ -65,19 +71,23 @@ def _openedx_pod(name: str, args: list[str], req, lim, env_extra=()) -> dict[str
             "containers": [
                 {
                     "name": name,
-                    "image": OPENEDX_IMAGE,
+                    "image": None,  # set by _deployment from the target
                     "args": args,
                     "env": env,
                     "resources": resources(req, lim),
                     "volumeMounts": [
                         {"mountPath": "/openedx/edx-platform/lms/envs/tutor/", "name": "settings-lms"},
+                        {"mountPath": "/openedx/edx-platform/cms/envs/tutor/", "name": "settings-cms"},
                         {"mountPath": "/openedx/config", "name": "config"},
                     ],
                     "securityContext": {"allowPrivilegeEscalation": False},
                 }
             ],
             "volumes": [
+                # Tutor generates these ConfigMaps with a hash suffix: kustomize rewrites the
+                # names when the Deployment is built with Tutor's env (plugin or overlay).
                 {"name": "settings-lms", "configMap": {"name": "openedx-settings-lms"}},
+                {"name": "settings-cms", "configMap": {"name": "openedx-settings-cms"}},
                 {"name": "config", "configMap": {"name": "openedx-config"}},
             ],
         },
@@ -85,6 +95,7 @@ def _openedx_pod(name: str, args: list[str], req, lim, env_extra=()) -> dict[str
 
 
 def _deployment(name: str, target: Target, replicas: int, pod: dict[str, Any]) -> dict[str, Any]:
+    pod["spec"]["containers"][0]["image"] = target.image
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -134,15 +145,31 @@ def consumer_deployment(sizing: Sizing, target: Target, topic: str) -> dict[str,
     return _deployment(CONSUMER, target, w.min_replicas, pod)
 
 
-def _trigger_metadata(redis: RedisAddress, **fields: Any) -> dict[str, str]:
-    # KEDA trigger metadata is a map of strings.
-    return {"address": redis.address, **{k: str(v) for k, v in fields.items()}}
+def _trigger_metadata(redis: RedisAddress, target: Target, **fields: Any) -> dict[str, str]:
+    # KEDA trigger metadata is a map of strings; KEDA's operator runs in its own
+    # namespace, so the address is the Service's cluster FQDN.
+    return {"address": redis.cluster_address(target.namespace), **{k: str(v) for k, v in fields.items()}}
+
+
+def redis_secret(name: str) -> str:
+    """The Secret (key ``password``) the operator creates with the Redis password for ``name``'s scaler."""
+    return f"{name}-redis"
+
+
+def trigger_authentication(name: str, target: Target) -> dict[str, Any]:
+    """KEDA ``TriggerAuthentication`` mapping the scaler's ``password`` from a Secret (never the password)."""
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": metadata(redis_secret(name), target),
+        "spec": {"secretTargetRef": [{"parameter": "password", "name": redis_secret(name), "key": "password"}]},
+    }
 
 
 def _scaled_object(name: str, target: Target, sizing: Sizing, trigger: dict[str, Any], redis: RedisAddress):
     if redis.needs_password:
-        # The password stays in a Secret; the TriggerAuthentication maps it (see the summary).
-        trigger["authenticationRef"] = {"name": f"{name}-redis"}
+        # The password stays in a Secret; the TriggerAuthentication maps it.
+        trigger["authenticationRef"] = {"name": redis_secret(name)}
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -162,7 +189,7 @@ def queue_scaled_object(sizing: Sizing, target: Target) -> dict[str, Any]:
     trigger = {
         "type": "redis",
         "metadata": _trigger_metadata(
-            redis, listName=target.queue, listLength=sizing.workers.list_length, databaseIndex=redis.db
+            redis, target, listName=target.queue, listLength=sizing.workers.list_length, databaseIndex=redis.db
         ),
     }
     return _scaled_object(WORKER, target, sizing, trigger, redis)
@@ -175,6 +202,7 @@ def stream_scaled_object(sizing: Sizing, target: Target) -> dict[str, Any]:
         "type": "redis-streams",
         "metadata": _trigger_metadata(
             redis,
+            target,
             stream=target.stream,
             consumerGroup=target.consumer_group,
             lagCount=sizing.workers.lag_count,
@@ -184,76 +212,90 @@ def stream_scaled_object(sizing: Sizing, target: Target) -> dict[str, Any]:
     return _scaled_object(CONSUMER, target, sizing, trigger, redis)
 
 
-def celery_variant(sizing: Sizing, target: Target) -> tuple[str, dict[str, Any]] | None:
-    """tutor-contrib-celery's variant for the queue, or None when the queue is not ``edx.lms.core.<variant>``."""
-    prefix = "edx.lms.core."
-    if not target.queue.startswith(prefix):
-        return None
+def _objects(sizing: Sizing, target: Target, topic: str) -> list[tuple[str, dict[str, Any], str, str, bool]]:
+    """(file name, object, what, basis, complete) of every worker object, for either form."""
     w = sizing.workers
-    return target.queue[len(prefix):], {
-        "min_replicas": w.min_replicas,
-        "max_replicas": w.max_replicas,
-        "list_length": w.list_length,
-        "enable_keda": True,
-        "extra_params": {"concurrency": str(w.concurrency)},
-    }
+    basis = w.explanation
+    objects = [
+        (
+            "deployment.yaml", worker_deployment(sizing, target),
+            f"Deployment {WORKER}: Celery worker on {target.queue} only, "
+            f"concurrency {w.concurrency}, {w.min_replicas} replica(s)", basis, True,
+        )
+    ]
+    if target.transport == "event_bus":
+        objects.append(
+            (
+                "event-consumer-deployment.yaml", consumer_deployment(sizing, target, topic),
+                f"Deployment {CONSUMER}: consume_events with check_backlog and "
+                f"claim_msgs_older_than {consumer_claim(sizing).idle_ms} ms",
+                f"{basis} {consumer_claim(sizing).explanation}: a consumer that starts takes over the "
+                "entries a stopped one held longer than that (sent again at worst; Ralph and ClickHouse "
+                "deduplicate by statement id).",
+                True,
+            )
+        )
+        scaled, name, redis = stream_scaled_object(sizing, target), CONSUMER, target.event_bus_redis
+        objects.append(
+            (
+                "event-consumer-scaledobject.yaml", scaled,
+                f"KEDA ScaledObject {CONSUMER}: redis-streams lagCount {w.lag_count}, "
+                f"{w.min_replicas}-{w.max_replicas} replicas, Redis {_trigger_address(scaled)}", basis, False,
+            )
+        )
+    else:
+        scaled, name, redis = queue_scaled_object(sizing, target), WORKER, target.broker
+        objects.append(
+            (
+                "scaledobject.yaml", scaled,
+                f"KEDA ScaledObject {WORKER}: redis listLength {w.list_length}, "
+                f"{w.min_replicas}-{w.max_replicas} replicas, Redis {_trigger_address(scaled)}", basis, False,
+            )
+        )
+    if redis.needs_password:
+        objects.append(
+            (
+                "trigger-authentication.yaml", trigger_authentication(name, target),
+                f"KEDA TriggerAuthentication {redis_secret(name)}: the scaler's password from Secret "
+                f"{redis_secret(name)} (key password), which you create", f"Redis at {redis.source} needs a password.",
+                False,
+            )
+        )
+    return objects
 
 
-#: tutor-contrib-celery's default CELERY_WORKER_VARIANTS, kept because setting
-#: the value replaces the default whole.
-CELERY_DEFAULT_VARIANTS = {"lms": {"high": {}, "high_mem": {}}, "cms": {"high": {}, "low": {}}}
+def _trigger_address(scaled: dict[str, Any]) -> str:
+    return scaled["spec"]["triggers"][0]["metadata"]["address"]
 
 
 def generate(sizing: Sizing, target: Target, forms: tuple[str, ...], topic: str) -> list[GeneratedFile]:
     """Every worker file for ``forms``."""
-    w = sizing.workers
-    basis = w.explanation
     settings_values = routing_settings(sizing, target)
     batching = f" Batching: {sizing.batching.reason}."
     files: list[GeneratedFile] = []
     if K8S in forms:
         files.append(
             GeneratedFile(
-                "k8s/workers/aspects-routing-settings.yml", dump(settings_values), K8S, SERVICE,
+                "settings/lms-aspects-routing.yml", dump(settings_values), K8S, SERVICE,
                 "ASPECTS_ROUTING (and batching) for lms.yml; in cms.yml leave QUEUE out (CMS tasks need a CMS worker)",
                 f"Queue {target.queue}.{batching}",
             )
         )
-        files.append(
-            GeneratedFile(
-                "k8s/workers/deployment.yaml", dump(worker_deployment(sizing, target)), K8S, SERVICE,
-                f"Deployment {WORKER}: Celery worker on {target.queue} only, "
-                f"concurrency {w.concurrency}, {w.min_replicas} replica(s)", basis, complete_k8s_object=True,
-            )
-        )
-        if target.transport == "event_bus":
+        for name, doc, what, basis, complete in _objects(sizing, target, topic):
             files.append(
-                GeneratedFile(
-                    "k8s/workers/event-consumer-deployment.yaml", dump(consumer_deployment(sizing, target, topic)),
-                    K8S, SERVICE, f"Deployment {CONSUMER}: consume_events with check_backlog and "
-                    f"claim_msgs_older_than {consumer_claim(sizing).idle_ms} ms",
-                    f"{basis} {consumer_claim(sizing).explanation}: a consumer that starts takes over the "
-                    "entries a stopped one held longer than that (sent again at worst; Ralph and ClickHouse "
-                    "deduplicate by statement id).",
-                    complete_k8s_object=True,
-                )
-            )
-            files.append(
-                GeneratedFile(
-                    "k8s/workers/event-consumer-scaledobject.yaml", dump(stream_scaled_object(sizing, target)), K8S,
-                    SERVICE, f"KEDA ScaledObject {CONSUMER}: redis-streams lagCount {w.lag_count}, "
-                    f"{w.min_replicas}-{w.max_replicas} replicas", basis,
-                )
-            )
-        else:
-            files.append(
-                GeneratedFile(
-                    "k8s/workers/scaledobject.yaml", dump(queue_scaled_object(sizing, target)), K8S, SERVICE,
-                    f"KEDA ScaledObject {WORKER}: redis listLength {w.list_length}, "
-                    f"{w.min_replicas}-{w.max_replicas} replicas", basis,
-                )
+                GeneratedFile(f"k8s/workers/{name}", dump(doc), K8S, SERVICE, what, basis, complete_k8s_object=complete)
             )
     if TUTOR in forms:
+        # Built by Tutor's kustomization with its env: the image is DOCKER_IMAGE_OPENEDX and the
+        # ConfigMap names get Tutor's hash suffixes; Tutor sets the namespace.
+        tutor_target = replace(target, image=TUTOR_OPENEDX_IMAGE)
+        for name, doc, what, basis, _complete in _objects(sizing, tutor_target, topic):
+            files.append(
+                GeneratedFile(
+                    f"tutor/patches/k8s-deployments/{name}", dump(without_namespace(doc)), TUTOR, SERVICE,
+                    f"Tutor patch k8s-deployments: {what}", basis, jinja=True,
+                )
+            )
         # QUEUE for the LMS only: CMS tasks (the course sink) need a CMS worker, and the
         # CMS keeps its own HIGH_PRIORITY_QUEUE. Transport and batching apply to both.
         routing = settings_values["ASPECTS_ROUTING"]
@@ -278,23 +320,6 @@ def generate(sizing: Sizing, target: Target, forms: tuple[str, ...], topic: str)
                 f"Queue {target.queue}, consumed by the generated worker.",
             )
         )
-        variant = celery_variant(sizing, target)
-        if variant is not None:
-            name, entry = variant
-            variants = {service: dict(v) for service, v in CELERY_DEFAULT_VARIANTS.items()}
-            variants["lms"][name] = entry
-            values = {
-                "CELERY_MULTIQUEUE_ENABLED": True,
-                "CELERY_ENABLE_KEDA_AUTOSCALING": True,
-                "CELERY_WORKER_VARIANTS": variants,
-            }
-            files.append(
-                GeneratedFile(
-                    "tutor/workers-config.yml", dump(values), TUTOR, SERVICE,
-                    f"tutor-contrib-celery variant lms/{name}: KEDA {w.min_replicas}-{w.max_replicas} "
-                    f"replicas, listLength {w.list_length}", basis,
-                )
-            )
     return files
 
 
