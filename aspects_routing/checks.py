@@ -18,6 +18,7 @@ from django.core import checks
 
 from aspects_routing.conf import ASPECTS_TASKS, SETTING, get_config
 from aspects_routing.routing.install import celery_app
+from aspects_routing.service import current_service
 
 _LEVELS = {"error": checks.Error, "warning": checks.Warning}
 
@@ -111,7 +112,7 @@ def check_tasks_and_queues(app_configs=None, **kwargs):  # pylint: disable=unuse
                     f"Aspects queue {queue!r} is not in CELERY_QUEUES; aspects-routing declares it "
                     "when the LMS/CMS starts, but a worker started with -Q must name it.",
                     hint=f"Add {queue!r} to CELERY_QUEUES, and run a worker with "
-                    f"'celery --app=lms.celery worker -Q {queue}' (or no -Q).",
+                    f"'{current_service().celery('worker', '-Q', queue)}' (or no -Q).",
                     id="aspects_routing.W051",
                 )
             )

@@ -57,21 +57,27 @@ def declare_queues(app, config: RoutingSettings) -> list[str]:
     """
     Add every Aspects queue to the app's declared queues; return the names added.
 
-    A worker started without ``-Q`` (Tutor's ``lms-worker``) consumes every declared
-    queue, so a dedicated Aspects queue must be declared or its tasks pile up unseen.
+    A worker started without ``-Q`` (Tutor's ``lms-worker`` and ``cms-worker``)
+    consumes every declared queue, so a dedicated Aspects queue must be declared
+    or its tasks pile up unseen.
+
+    This runs before the worker applies ``-Q``/``--exclude-queues``: Celery's
+    ``WorkController.__init__`` calls ``app.loader.init_worker()`` (which, through
+    Celery's Django fix-up, sets Django up and so runs this plugin's ``ready()``)
+    before ``setup_queues()``. So no selection exists yet, and ``select_add``
+    puts the queue among "every declared queue" in each Celery version: Celery
+    5.4/5.5 consume from the declared dict itself, 5.6+ from a copy taken when
+    the queues were created (``_default_consume_from``), which ``select_add``
+    updates. The worker's selection then applies as usual: ``-Q`` without the
+    Aspects queue leaves it out, ``--exclude-queues`` removes only what it names
+    (tests/test_routing_worker.py and tests/test_worker_compat.py start real
+    workers the way Tutor does, on each supported Celery).
     """
     declared = app.amqp.queues
-    # In a worker, queue selection (-Q / -X) has already happened when Django's
-    # apps become ready. Without -Q the worker consumes "every declared queue",
-    # so a new queue joins that set; with -Q the operator's selection stands.
-    selected_explicitly = declared.consume_from is not getattr(declared, "_default_consume_from", None)
     added = []
     for queue in config.queues:
         if queue not in declared:
-            if selected_explicitly:
-                declared.add(queue)
-            else:
-                declared.select_add(queue)
+            declared.select_add(queue)
             added.append(queue)
     if added:
         log.info("aspects-routing declared Celery queue(s) %s", ", ".join(added))

@@ -1,0 +1,1 @@
+"""Stand-in for edx-platform's ``cms`` package (only ``cms.celery``)."""

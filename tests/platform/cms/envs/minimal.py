@@ -1,0 +1,5 @@
+"""A minimal CMS: see ``platform_minimal``."""
+
+from platform_minimal import service_settings
+
+globals().update(service_settings("cms"))
