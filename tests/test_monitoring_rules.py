@@ -7,8 +7,10 @@ configs are accepted by the real tools.
 * ``promtool test rules``: every alert fires on synthetic series built to trigger it, stays
   quiet on a neighbour built not to (and before its ``for`` has passed);
 * the ConfigMap and the Service validate strictly with kubernetes-validate; the
-  PrometheusRule and ServiceMonitor get structural checks only (their CRDs ship in no
-  Python package in this environment), the PrometheusRule's rules through promtool;
+  PrometheusRule and ServiceMonitor against prometheus-operator's models generated from its
+  CRDs (cloudcoil-models-prometheus-operator, pydantic), made strict by a round trip: a field
+  the model does not know is dropped by it, so the round trip differs (as the API server
+  would prune it); the PrometheusRule's rules also through promtool;
 * the token is never inline: the files name a Secret or a file, never a value.
 
 promtool comes from Debian's ``prometheus`` package (``apt-get install prometheus``).
@@ -297,8 +299,7 @@ def test_kubernetes_objects(tmp_path):
 
     service = yaml.safe_load(files["k8s/monitoring/service.yaml"].content)
     monitor = yaml.safe_load(files["k8s/monitoring/servicemonitor.yaml"].content)
-    # Structural checks of the ServiceMonitor (no CRD schema available here): it selects the Service,
-    # names its port, and takes the token from a Secret.
+    # The ServiceMonitor selects the Service, names its port, and takes the token from a Secret.
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["kind"] == "ServiceMonitor"
     assert set(monitor["spec"]) == {"jobLabel", "selector", "namespaceSelector", "endpoints"}
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
@@ -310,6 +311,35 @@ def test_kubernetes_objects(tmp_path):
         "type": "Bearer", "credentials": {"name": mon.TOKEN_SECRET, "key": mon.TOKEN_KEY}
     }
     assert service["spec"]["selector"] == {"app.kubernetes.io/name": "lms"}  # Tutor's LMS pods
+
+
+def _validate_operator_object(doc):
+    """Validate against prometheus-operator's CRD-generated model; unknown fields fail (round trip)."""
+    from cloudcoil.models.prometheus_operator import v1  # pylint: disable=import-outside-toplevel
+
+    model = {"PrometheusRule": v1.PrometheusRule, "ServiceMonitor": v1.ServiceMonitor}[doc["kind"]]
+    parsed = model.model_validate(doc)
+    assert parsed.model_dump(by_alias=True, exclude_unset=True, mode="json") == doc, "a field the CRD does not have"
+
+
+def test_operator_objects_validate_against_the_crd_models():
+    files = _files()
+    for path in ("k8s/monitoring/prometheusrule.yaml", "k8s/monitoring/servicemonitor.yaml"):
+        _validate_operator_object(yaml.safe_load(files[path].content))
+
+
+def test_operator_validation_catches_a_typo_and_a_bad_value():
+    import pydantic  # pylint: disable=import-outside-toplevel
+
+    monitor = yaml.safe_load(_files()["k8s/monitoring/servicemonitor.yaml"].content)
+    typo = json.loads(json.dumps(monitor))
+    typo["spec"]["endpoints"][0]["authorisation"] = typo["spec"]["endpoints"][0].pop("authorization")
+    with pytest.raises(AssertionError, match="a field the CRD does not have"):
+        _validate_operator_object(typo)
+    bad = json.loads(json.dumps(monitor))
+    bad["spec"]["endpoints"][0]["interval"] = "every thirty seconds"
+    with pytest.raises(pydantic.ValidationError):
+        _validate_operator_object(bad)
 
 
 def test_dashboards_use_a_datasource_variable_and_recorded_series():
@@ -329,8 +359,16 @@ def test_no_token_value_anywhere(settings, tmp_path):
     settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "METRICS_TOKEN": secret}
     call_command("aspects_scaling_config", "--services", "monitoring", "--output", str(tmp_path))
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert len(written) == 8
+    assert len([p for p in written if "monitoring" in p.parts]) == 8
     assert not [p for p in written if secret in p.read_text()]
+
+
+def test_kustomize_builds_the_k8s_tree_with_the_monitoring_objects(tmp_path):
+    kubectl = require_binary("kubectl", "install kubectl (it has kustomize built in)")
+    call_command("aspects_scaling_config", "--services", "monitoring", "--format", "k8s", "--output", str(tmp_path))
+    out = _run(kubectl, "kustomize", str(tmp_path / "k8s"))
+    kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(out) if doc)
+    assert kinds == ["ConfigMap", "PrometheusRule", "Service", "ServiceMonitor"]
 
 
 def test_format_tutor_writes_the_plain_files_only():
