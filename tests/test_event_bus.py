@@ -25,7 +25,7 @@ from aspects_routing.transport.event_bus_settings import (
 )
 from aspects_routing.transport.producer_metrics import FAILED, SENT
 from tests.broker import queued_task_names
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, subprocess_env, wait_for
 
 
 class _Settings:
@@ -277,6 +277,11 @@ def test_lag_and_producer_counters_on_the_metrics_endpoint(redis_client, setting
     emit(DJANGO_SETTINGS_MODULE="tests.settings.tutor_event_bus")
     redis_client.xgroup_create(STREAM, "event_routing_backends", id="0")
     redis_client.xreadgroup("event_routing_backends", "c1", {STREAM: ">"}, count=1)  # one delivered, not acked
+    # c1 then disappears: once its entry is older than the consumers' claim threshold, it is stalled.
+    threshold = claim_threshold().idle_ms
+    assert wait_for(
+        lambda: redis_client.xpending_range(STREAM, "event_routing_backends", "-", "+", 1, idle=threshold), timeout=30
+    )
     token = "t" * 32
     settings.ASPECTS_ROUTING = {"TRANSPORT": "event_bus", "METRICS_TOKEN": token}
     register_collector(EventBusLagCollector)  # what the startup step does when TRANSPORT is "event_bus"
@@ -294,6 +299,10 @@ def test_lag_and_producer_counters_on_the_metrics_endpoint(redis_client, setting
     assert samples[("aspects_event_bus_stream_length", (("stream", STREAM),))] == 3
     assert samples[("aspects_event_bus_lag", group)] == 2
     assert samples[("aspects_event_bus_pending", group)] == 1
+    assert samples[("aspects_event_bus_up", (("stream", STREAM),))] == 1
+    assert samples[("aspects_event_bus_stalled_pending", group)] == 1
+    assert samples[("aspects_event_bus_consumer_pending", (("consumer", "c1"),) + group)] == 1
+    assert samples[("aspects_event_bus_consumer_idle_seconds", (("consumer", "c1"),) + group)] >= threshold / 1000
     sent = ("aspects_event_bus_events_sent_total", (("event", "edx.ui.lms.link_clicked"), ("topic", "analytics")))
     assert samples[sent] == 3
 
@@ -450,3 +459,44 @@ def test_filter_leaves_other_records_alone(settings):
     assert tooling.filter(record(logging.INFO, tracking.replace(", None)]", ", None),\n (<function b at 0x2>, 'ok')]")))
     settings.ASPECTS_ROUTING = {"LOG_EACH_TRACKING_EVENT": True}
     assert tooling.filter(record(logging.INFO, tracking))
+
+
+def test_stalled_entries_are_reported_per_consumer_with_the_fix(redis_client, settings):
+    """An entry held past the claim threshold by a consumer that is gone: the lag reader and the report name it."""
+    # pylint: disable=import-outside-toplevel
+    from aspects_routing.scaling.collectors.event_bus import EventBusReport
+    from aspects_routing.scaling.recommendations import event_bus_findings
+
+    for i in range(3):
+        redis_client.xadd(STREAM, {"n": i})
+    redis_client.xgroup_create(STREAM, "event_routing_backends", id="0")
+    redis_client.xreadgroup("event_routing_backends", "pod-gone", {STREAM: ">"}, count=2)
+    redis_client.xreadgroup("event_routing_backends", "pod-alive", {STREAM: ">"}, count=1)
+    settings.ASPECTS_ROUTING = {"TRANSPORT": "event_bus"}
+    assert wait_for(lambda: read_event_bus_lag(timeout=2).group("event_routing_backends").stalled_pending == 3)
+    redis_client.xack(STREAM, "event_routing_backends", redis_client.xpending_range(
+        STREAM, "event_routing_backends", "-", "+", 1, consumername="pod-alive")[0]["message_id"])
+    group = read_event_bus_lag(timeout=2).group("event_routing_backends")
+    by_name = {c.name: c for c in group.consumers}
+    assert (by_name["pod-gone"].pending, by_name["pod-gone"].stalled) == (2, 2)
+    assert by_name["pod-gone"].oldest_pending_ms >= claim_threshold().idle_ms
+    assert (by_name["pod-alive"].pending, by_name["pod-alive"].stalled) == (0, 0)
+    assert [c.name for c in group.stalled_consumers] == ["pod-gone"]
+    assert group.stall_threshold_ms == claim_threshold().idle_ms
+
+    report = EventBusReport("event_routing_backends", read_event_bus_lag(timeout=2), (), None)
+    [warning] = [r for r in event_bus_findings(report) if "pod-gone" in r.title]
+    assert warning.severity == "warning"
+    assert "holds 2 entries" in warning.title
+    assert "kubectl rollout restart deployment/aspects-event-consumer" in [c.value for c in warning.changes]
+
+
+def test_an_unreadable_bus_is_up_0_not_missing(settings):
+    """A bus that cannot be read: aspects_event_bus_up 0, and no stale gauge."""
+    from aspects_routing.metrics.event_bus_lag import EventBusLagCollector  # pylint: disable=import-outside-toplevel
+
+    settings.EVENT_BUS_REDIS_CONNECTION_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.ASPECTS_ROUTING = {"TRANSPORT": "event_bus"}
+    families = {f.name: f.samples for f in EventBusLagCollector(timeout=1).collect()}
+    assert [(s.labels, s.value) for s in families["aspects_event_bus_up"]] == [({"stream": STREAM}, 0)]
+    assert all(not samples for name, samples in families.items() if name != "aspects_event_bus_up")

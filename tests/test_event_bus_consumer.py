@@ -304,6 +304,9 @@ def test_consumers_stopped_while_holding_an_entry_lose_nothing(lrs, start_consum
                 lambda: redis_client.xpending_range(STREAM, GROUP, "-", "+", 10, consumername=name, idle=threshold),
                 f"the entry held by {name} to be idle for {threshold} ms",
             )
+            # Seen: the lag reader names the consumer holding it past the threshold.
+            stalled = lag(settings).group(GROUP).stalled_consumers
+            assert [(c.name, c.stalled) for c in stalled] == [(name, 1)]
     last = start_consumer(documented("consumer-last"))
     lrs.wait_for(sent[-1])
     settled(settings, last)

@@ -22,8 +22,8 @@ import json
 import logging
 from dataclasses import dataclass
 
-from aspects_routing.redaction import kafka_location, parse_url
-from aspects_routing.transport.consumer import UNSAFE_STARTS_KEY
+from aspects_routing.redaction import UNPARSEABLE, kafka_location, parse_url
+from aspects_routing.transport.consumer import UNSAFE_STARTS_KEY, claim_threshold
 from aspects_routing.transport.event_bus_settings import stream_name
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,14 @@ RISK_TEXT = {
 
 @dataclass(frozen=True)
 class ConsumerLag:
-    """One consumer of a group (``XINFO CONSUMERS``)."""
+    """One consumer of a group (``XINFO CONSUMERS``), and its entries idle past the claim threshold (``XPENDING``)."""
 
     name: str
     pending: int
-    idle_ms: int
+    idle_ms: int  # since the consumer last read or claimed
     inactive_ms: int | None  # Redis >= 7.2 only
+    stalled: int = 0  # of ``pending``: entries delivered longer than the group's ``stall_threshold_ms`` ago
+    oldest_pending_ms: int | None = None  # idle time of its oldest stalled entry
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,17 @@ class GroupLag:  # pylint: disable=too-many-instance-attributes
     consumers: tuple[ConsumerLag, ...]
     unsafe_starts: tuple[UnsafeStart, ...] = ()
     skip_risks: tuple[str, ...] = ()
+    stall_threshold_ms: int | None = None  # the consumers' claim_msgs_older_than; None: not looked at (Kafka)
+
+    @property
+    def stalled_pending(self) -> int:
+        """Entries held longer than ``stall_threshold_ms``: their consumer is gone (or stuck)."""
+        return sum(c.stalled for c in self.consumers)
+
+    @property
+    def stalled_consumers(self) -> tuple[ConsumerLag, ...]:
+        """Consumers holding such entries, most stalled first."""
+        return tuple(sorted((c for c in self.consumers if c.stalled), key=lambda c: (-c.stalled, c.name)))
 
     @property
     def skipped(self) -> int | None:
@@ -158,9 +171,32 @@ def group_risks(group: dict, consumers: int, first_entry_id: str | None, max_del
     return tuple(risks)
 
 
-def read_redis_lag(url: str, topic: str, key_prefix: str, timeout: float = 2.0) -> EventBusLag:
-    """Measure ``topic``'s stream on the Redis at ``url``."""
+#: Stalled entries read per group at most (``XPENDING ... IDLE``): one round trip, bounded.
+STALLED_SCAN = 1000
+
+
+def stalled_by_consumer(pending_entries) -> dict[str, tuple[int, int]]:
+    """``{consumer: (entries, oldest idle ms)}`` from ``XPENDING`` range entries (pure)."""
+    found: dict[str, tuple[int, int]] = {}
+    for entry in pending_entries:
+        name = _text(entry["consumer"])
+        count, oldest = found.get(name, (0, 0))
+        found[name] = (count + 1, max(oldest, int(entry["time_since_delivered"])))
+    return found
+
+
+def read_redis_lag(url: str, topic: str, key_prefix: str, timeout: float = 2.0, stall_ms: int | None = None) -> EventBusLag:
+    """
+    Measure ``topic``'s stream on the Redis at ``url``.
+
+    ``stall_ms`` (default: the generated consumers' ``claim_msgs_older_than``):
+    entries delivered longer ago than this and still unacknowledged are *stalled*,
+    counted per consumer.
+    """
     import redis  # pylint: disable=import-outside-toplevel
+
+    if stall_ms is None:
+        stall_ms = claim_threshold().idle_ms
 
     stream = stream_name(topic)
     address = parse_url(url, "EVENT_BUS_REDIS_CONNECTION_URL")
@@ -180,12 +216,21 @@ def read_redis_lag(url: str, topic: str, key_prefix: str, timeout: float = 2.0) 
         groups = []
         for group in client.xinfo_groups(stream):
             name = _text(group["name"])
+            stalled = (
+                stalled_by_consumer(
+                    client.xpending_range(stream, name, "-", "+", STALLED_SCAN, idle=stall_ms)
+                )
+                if int(group["pending"])
+                else {}
+            )
             consumers = tuple(
                 ConsumerLag(
                     name=_text(c["name"]),
                     pending=int(c["pending"]),
                     idle_ms=int(c["idle"]),
                     inactive_ms=int(c["inactive"]) if c.get("inactive") is not None else None,
+                    stalled=stalled.get(_text(c["name"]), (0, 0))[0],
+                    oldest_pending_ms=stalled[_text(c["name"])][1] if _text(c["name"]) in stalled else None,
                 )
                 for c in client.xinfo_consumers(stream, name)
             )
@@ -200,6 +245,7 @@ def read_redis_lag(url: str, topic: str, key_prefix: str, timeout: float = 2.0) 
                     consumers=consumers,
                     unsafe_starts=starts,
                     skip_risks=group_risks(group, len(consumers), first_id, max_deleted, starts),
+                    stall_threshold_ms=stall_ms,
                 )
             )
         return EventBusLag(
@@ -231,7 +277,14 @@ def read_kafka_lag(topic: str, group: str, timeout: float = 2.0) -> EventBusLag:
     servers = getattr(settings, "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", None)
     if not servers:
         return EventBusLag("kafka", False, "not measured: EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS is not set", topic, full)
-    conf = {"bootstrap.servers": servers, "group.id": group, "enable.auto.commit": False}
+    # librdkafka takes host:port pairs (credentials go in sasl.*) and prints what it cannot resolve to
+    # stderr: hand it the pairs only, and route its log lines through Python logging.
+    hosts = kafka_location(servers)
+    if UNPARSEABLE in hosts:
+        return EventBusLag("kafka", False, "not measured: EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS is not a list of "
+                           "host:port", topic, full)
+    conf = {"bootstrap.servers": hosts, "group.id": group, "enable.auto.commit": False,
+            "logger": logging.getLogger("aspects_routing.kafka")}
     key, secret = getattr(settings, "EVENT_BUS_KAFKA_API_KEY", None), getattr(settings, "EVENT_BUS_KAFKA_API_SECRET", None)
     if key and secret:
         conf.update({"sasl.mechanism": "PLAIN", "security.protocol": "SASL_SSL", "sasl.username": key,
@@ -286,11 +339,18 @@ def read_event_bus_lag(timeout: float = 2.0) -> EventBusLag:
 
 class EventBusLagCollector:
     """
-    Prometheus collector: ``aspects_event_bus_stream_length{stream}``,
-    ``aspects_event_bus_lag{stream,group}``, ``aspects_event_bus_pending{stream,group}``.
+    Prometheus collector, read at each scrape (one ``XINFO`` round per group, ``timeout`` each):
 
-    Reads the bus at each scrape (one ``XINFO`` round per group, ``timeout`` each);
-    a group whose lag Redis cannot count has no ``lag`` sample.
+    * ``aspects_event_bus_up{stream}``: 1 when the bus could be read, else 0 (and no other sample);
+    * ``aspects_event_bus_stream_length{stream}``;
+    * ``aspects_event_bus_lag{stream,group}`` (no sample when Redis cannot count it);
+    * ``aspects_event_bus_pending{stream,group}``: delivered, not acknowledged;
+    * ``aspects_event_bus_stalled_pending{stream,group}``: of those, held longer than
+      the consumers' ``claim_msgs_older_than`` -- by a consumer that is gone or stuck;
+    * ``aspects_event_bus_consumer_pending{stream,group,consumer}`` and
+      ``aspects_event_bus_consumer_idle_seconds{...}``: only for consumers that hold
+      entries (every pod name stays in the group after the pod is gone, so a series
+      per consumer would grow without bound).
     """
 
     def __init__(self, timeout: float = 1.0, reader=read_event_bus_lag):
@@ -302,16 +362,34 @@ class EventBusLagCollector:
         return []
 
     def collect(self):
-        """Read the bus and yield the three gauge families."""
+        """Read the bus and yield the gauge families."""
         from prometheus_client.core import GaugeMetricFamily  # pylint: disable=import-outside-toplevel
 
         lag = self.reader(self.timeout)
+        up = GaugeMetricFamily("aspects_event_bus_up", "1 if the event bus could be read at this scrape, else 0.",
+                               labels=["stream"])
+        up.add_metric([lag.stream], 1 if lag.measured else 0)
         length = GaugeMetricFamily("aspects_event_bus_stream_length", "Entries in the event-bus stream.",
                                    labels=["stream"])
         lags = GaugeMetricFamily("aspects_event_bus_lag", "Entries not yet delivered to the consumer group.",
                                  labels=["stream", "group"])
         pending = GaugeMetricFamily("aspects_event_bus_pending", "Entries delivered, not yet acknowledged.",
                                     labels=["stream", "group"])
+        stalled = GaugeMetricFamily(
+            "aspects_event_bus_stalled_pending",
+            "Entries delivered longer ago than the consumers' claim_msgs_older_than and still not acknowledged: "
+            "their consumer is gone or stuck; the next consumer that starts claims them.",
+            labels=["stream", "group"],
+        )
+        consumer_pending = GaugeMetricFamily(
+            "aspects_event_bus_consumer_pending", "Entries a consumer holds (consumers holding none are left out).",
+            labels=["stream", "group", "consumer"],
+        )
+        consumer_idle = GaugeMetricFamily(
+            "aspects_event_bus_consumer_idle_seconds",
+            "Seconds since a consumer holding entries last read or claimed one.",
+            labels=["stream", "group", "consumer"],
+        )
         if lag.measured:
             if lag.length is not None:
                 length.add_metric([lag.stream], lag.length)
@@ -320,6 +398,10 @@ class EventBusLagCollector:
                     lags.add_metric([lag.stream, group.name], group.lag)
                 if group.pending is not None:
                     pending.add_metric([lag.stream, group.name], group.pending)
-        yield length
-        yield lags
-        yield pending
+                if group.stall_threshold_ms is not None:
+                    stalled.add_metric([lag.stream, group.name], group.stalled_pending)
+                for consumer in group.consumers:
+                    if consumer.pending:
+                        consumer_pending.add_metric([lag.stream, group.name, consumer.name], consumer.pending)
+                        consumer_idle.add_metric([lag.stream, group.name, consumer.name], consumer.idle_ms / 1000)
+        yield from (up, length, lags, pending, stalled, consumer_pending, consumer_idle)
