@@ -441,6 +441,7 @@ def overview_dashboard(options: MonitoringOptions, stalled_metric: str) -> dict[
         _panel(12, "Sources up", [
             (f"min({STORE_UP})", "metrics store"),
             (f"min({ch_metrics.UP})", "ClickHouse"),
+            (f"min({EVENT_BUS_UP})", "event bus"),
         ], "short", (0, 40, 12, 6), kind="stat"),
         _panel(13, "Metric events dropped", [(f"max(increase({DROPPED}[{options.trend_window}])) or vector(0)",
                                               "dropped")],
