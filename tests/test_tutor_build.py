@@ -19,7 +19,6 @@ case. ``--format k8s`` is built on its own and over a Tutor env through the over
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -29,7 +28,6 @@ import yaml
 from django.test import override_settings
 
 from aspects_routing.scaling.configgen import ConfigOptions, plan, write_files
-from aspects_routing.scaling.configgen.bundles import OVERLAY_DIR, TUTOR_ENV_LINK
 from aspects_routing.scaling.configgen.common import PLUGIN_NAME, PLUGIN_PATH
 from tests.test_scaling_config import MEASURED
 from tests.tiers import require
@@ -61,15 +59,47 @@ OTHER_PLUGIN = {
 }
 
 
+#: The README's commands, run verbatim by bash with ``OUT`` = the generator's --output directory.
+TUTOR_STEPS = (
+    'mkdir -p "$(tutor plugins printroot)" && cp "$OUT/tutor/aspects-scaling.yml" "$(tutor plugins printroot)/"',
+    "tutor plugins enable aspects-scaling",
+    "tutor config save",
+    'kubectl kustomize "$(tutor config printroot)/env"',
+)
+K8S_STEPS = (
+    'kubectl kustomize "$OUT/k8s"',
+    'ln -sfn "$(tutor config printroot)/env" "$OUT/k8s-with-tutor/tutor-env"',
+    'kubectl apply -k "$OUT/k8s-with-tutor"',
+)
+#: No cluster here: the apply step builds what it would apply.
+DRY_RUN = {"kubectl apply -k ": "kubectl kustomize "}
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_shows_the_commands_these_tests_run():
+    text = README.read_text()
+    for step in TUTOR_STEPS + K8S_STEPS:
+        assert step in text, step
+
+
+def _steps(venv: Path, steps, env: dict[str, str]) -> list[str]:
+    """Each README step through bash (-e, pipefail); their standard outputs."""
+    outputs = []
+    for step in steps:
+        for real, dry in DRY_RUN.items():
+            step = step.replace(real, dry)
+        outputs.append(_run(venv, ["bash", "-euo", "pipefail", "-c", step], env, in_venv=False))
+    return outputs
+
+
 def _tier(line: str) -> Path:
     return require(f"tutor{line}", marker=".installed")
 
 
-def _run(venv: Path, args: list[str], env: dict[str, str]) -> str:
+def _run(venv: Path, args: list[str], env: dict[str, str], in_venv: bool = True) -> str:
     """A command of the tier (tutor or kubectl from the venv), failing with its output."""
-    result = subprocess.run(
-        [str(venv / "bin" / args[0]), *args[1:]], env=env, capture_output=True, text=True, check=False,
-    )
+    command = [str(venv / "bin" / args[0]), *args[1:]] if in_venv else args
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -77,7 +107,7 @@ def _run(venv: Path, args: list[str], env: dict[str, str]) -> str:
 def _tutor_env(venv: Path, root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUTOR_")}
     env.update(TUTOR_ROOT=str(root / "tutor-root"), TUTOR_PLUGINS_ROOT=str(root / "tutor-plugins"),
-               PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
+               PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", OUT=str(root / "out"))
     return env
 
 
@@ -92,21 +122,18 @@ def _generate(tmp_path: Path, **options) -> Path:
 def _build_with_plugin(venv: Path, tmp_path: Path, out: Path, run_ralph: bool) -> list[dict]:
     """The README's steps, then kubectl kustomize on Tutor's env; the built objects."""
     env = _tutor_env(venv, tmp_path)
-    # An operator's project: Aspects, pod-autoscaling, celery and another plugin already enabled
-    # (written as config.yml holds them, to spare a render of the whole env).
+    assert Path(env["OUT"]) == out
+    # An operator's project: Aspects, pod-autoscaling, celery and another plugin already enabled,
+    # Ralph on or left to Aspects' default (written as config.yml holds them: one render less).
     Path(env["TUTOR_ROOT"]).mkdir(parents=True)
-    Path(env["TUTOR_ROOT"], "config.yml").write_text(
-        yaml.safe_dump({"PLUGINS": ["aspects", "pod-autoscaling", "celery", "aaa-first"]})
-    )
-    plugins_root = Path(_run(venv, ["tutor", "plugins", "printroot"], env).strip())
-    plugins_root.mkdir(parents=True, exist_ok=True)
-    (plugins_root / "aaa-first.yml").write_text(yaml.safe_dump(OTHER_PLUGIN, sort_keys=False))
-    # The README's three commands.
-    shutil.copy(out / PLUGIN_PATH, plugins_root)
-    _run(venv, ["tutor", "plugins", "enable", PLUGIN_NAME], env)
-    _run(venv, ["tutor", "config", "save", *(["--set", "RUN_RALPH=true"] if run_ralph else [])], env)
-    root = _run(venv, ["tutor", "config", "printroot"], env).strip()
-    built = _run(venv, ["kubectl", "kustomize", f"{root}/env"], env)
+    config = {"PLUGINS": ["aspects", "pod-autoscaling", "celery", "aaa-first"]}
+    if run_ralph:
+        config["RUN_RALPH"] = True
+    Path(env["TUTOR_ROOT"], "config.yml").write_text(yaml.safe_dump(config))
+    Path(env["TUTOR_PLUGINS_ROOT"]).mkdir(parents=True)
+    Path(env["TUTOR_PLUGINS_ROOT"], "aaa-first.yml").write_text(yaml.safe_dump(OTHER_PLUGIN, sort_keys=False))
+    built = _steps(venv, TUTOR_STEPS, env)[-1]
+    assert PLUGIN_NAME in Path(env["TUTOR_ROOT"], "config.yml").read_text()
     return [doc for doc in yaml.safe_load_all(built) if doc]
 
 
@@ -212,8 +239,13 @@ def test_k8s_format_is_a_kustomize_directory_over_tutor(tmp_path, line):
     image = "registry.example.com/openedx-aspects:21.0.9"
     out = _generate(tmp_path, profile="large", format="k8s", image=image)
     env = _tutor_env(venv, tmp_path)
-    # k8s/ alone: only Kubernetes objects, and it builds.
-    own = [doc for doc in yaml.safe_load_all(_run(venv, ["kubectl", "kustomize", str(out / "k8s")], env)) if doc]
+    # An operator's Tutor project (Aspects without pod-autoscaling: k8s/ carries its own HPAs), Ralph on.
+    Path(env["TUTOR_ROOT"]).mkdir(parents=True)
+    Path(env["TUTOR_ROOT"], "config.yml").write_text(yaml.safe_dump({"PLUGINS": ["aspects", "celery"]}))
+    _run(venv, ["tutor", "config", "save", "--set", "RUN_RALPH=true"], env)
+    # The README's steps: k8s/ alone builds; then over Tutor's env in one apply.
+    own_text, _link, over_tutor = _steps(venv, K8S_STEPS, env)
+    own = [doc for doc in yaml.safe_load_all(own_text) if doc]
     kinds = Counter(doc["kind"] for doc in own)
     assert kinds["ClickHouseInstallation"] == 1 and kinds["ScaledObject"] == 1, kinds
     for path in (out / "k8s").rglob("*.yaml"):
@@ -221,15 +253,7 @@ def test_k8s_format_is_a_kustomize_directory_over_tutor(tmp_path, line):
             continue
         for doc in yaml.safe_load_all(path.read_text()):
             assert {"apiVersion", "kind", "metadata"} <= set(doc), path
-    # Over a Tutor env (Aspects without pod-autoscaling: k8s/ carries its own HPAs), in one step.
-    Path(env["TUTOR_ROOT"]).mkdir(parents=True)
-    Path(env["TUTOR_ROOT"], "config.yml").write_text(yaml.safe_dump({"PLUGINS": ["aspects", "celery"]}))
-    _run(venv, ["tutor", "config", "save", "--set", "RUN_RALPH=true"], env)
-    root = _run(venv, ["tutor", "config", "printroot"], env).strip()
-    (out / OVERLAY_DIR / TUTOR_ENV_LINK).symlink_to(f"{root}/env")
-    index = _index(
-        [doc for doc in yaml.safe_load_all(_run(venv, ["kubectl", "kustomize", str(out / OVERLAY_DIR)], env)) if doc]
-    )
+    index = _index([doc for doc in yaml.safe_load_all(over_tutor) if doc])
     deployments = {name for kind, name in index if kind == "Deployment"}
     targets = _assert_autoscalers(index, deployments)
     assert {"superset", "superset-worker", "ralph", "aspects-worker"} <= set(targets), targets
@@ -246,7 +270,7 @@ def test_format_both_never_doubles_an_autoscaler(tmp_path, line):
     out = _generate(tmp_path, profile="large", format="both")
     env = _tutor_env(venv, tmp_path)
     index = _index(_build_with_plugin(venv, tmp_path, out, run_ralph=True))
-    own = [doc for doc in yaml.safe_load_all(_run(venv, ["kubectl", "kustomize", str(out / "k8s")], env)) if doc]
+    own = [doc for doc in yaml.safe_load_all(_steps(venv, K8S_STEPS[:1], env)[0]) if doc]
     # Applied together (Tutor's env with the plugin, and k8s/), every Deployment has one autoscaler at most.
     combined = dict(index)
     for doc in own:
