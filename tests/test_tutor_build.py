@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from django.test import override_settings
 
 from aspects_routing.scaling.configgen import ConfigOptions, plan, write_files
 from aspects_routing.scaling.configgen.common import PLUGIN_NAME, PLUGIN_PATH
+from aspects_routing.scaling.sizing import Measured
 from tests.test_scaling_config import MEASURED
 from tests.tiers import require
 
@@ -111,10 +113,10 @@ def _tutor_env(venv: Path, root: Path) -> dict[str, str]:
     return env
 
 
-def _generate(tmp_path: Path, **options) -> Path:
+def _generate(tmp_path: Path, source: Measured = MEASURED, **options) -> Path:
     out = tmp_path / "out"
     with override_settings(CELERY_BROKER_URL=BROKER):
-        result = plan(ConfigOptions(service="all", output=str(out), **options), source=MEASURED)
+        result = plan(ConfigOptions(service="all", output=str(out), **options), source=source)
     write_files(result.files, str(out), force=False)
     return out
 
@@ -231,6 +233,23 @@ def test_tutor_plugin_builds_in_real_tutor(tmp_path, line, profile, run_ralph):
     for key in [("Deployment", "aspects-worker"), ("ScaledObject", "aspects-worker"),
                 ("HorizontalPodAutoscaler", "superset")]:
         assert index[key]["metadata"]["namespace"] == NAMESPACE, key
+
+
+@override_settings(ASPECTS_ROUTING={"TRANSPORT": "event_bus"}, EVENT_BUS_REDIS_CONNECTION_URL=BROKER)
+def test_event_bus_consumer_builds_in_real_tutor(tmp_path):
+    """With the event bus: consume_events replicas scaled on the consumer group's lag, once."""
+    venv = _tier("22")
+    out = _generate(tmp_path, source=replace(MEASURED, transport="event_bus"), profile="small", format="tutor")
+    index = _index(_build_with_plugin(venv, tmp_path, out, run_ralph=False))
+    consumers = [doc for (kind, _), doc in index.items() if kind == "Deployment"
+                 and "consume_events" in doc["spec"]["template"]["spec"]["containers"][0].get("args", [])]
+    assert [c["metadata"]["name"] for c in consumers] == ["aspects-event-consumer"]
+    scaled = index[("ScaledObject", "aspects-event-consumer")]
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "redis-streams"
+    assert trigger["metadata"]["address"] == f"redis.{NAMESPACE}.svc.cluster.local:6379"
+    assert ("TriggerAuthentication", trigger["authenticationRef"]["name"]) in index
+    _assert_autoscalers(index, {name for kind, name in index if kind == "Deployment"})
 
 
 @pytest.mark.parametrize("line", ["21", "22"])
