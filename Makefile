@@ -76,5 +76,14 @@ celery-compat-env: .venv-celery54/.installed .venv-celery55/.installed
 	.venv-$*/bin/pip install -q --no-deps -r requirements/$*.txt
 	touch $@
 
+# The prometheus tier: Debian's prometheus package (prometheus and promtool) for
+# tests/test_monitoring_rules.py and tests/test_monitoring_prometheus.py, which run their own server
+# on a free port; the packaged service is stopped and disabled so it never holds port 9090.
+.PHONY: prometheus-env
+prometheus-env:
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	-systemctl disable --now prometheus >/dev/null 2>&1 || true
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
