@@ -5,7 +5,7 @@
 #   make superset-env / ralph-env  the real Superset 6.1 / Ralph 5 tiers (.venv-superset, .venv-ralph)
 #   make tutor-env  the Tutor 21 and 22 tiers (.venv-tutor21, .venv-tutor22) for tests/test_tutor_build.py
 
-.PHONY: demo test bench upgrade clean tutor-env
+.PHONY: demo test bench upgrade clean tutor-env tutor21-env tutor22-env
 
 VENV ?= .venv
 # Python 3.12, as current Open edX runs; found on PATH or through pyenv.
@@ -41,7 +41,9 @@ upgrade: $(VENV)/.installed
 
 # The tutor tier: real Tutor + Aspects + pod-autoscaling + celery, one venv per release line,
 # installed from complete locks with --no-deps (Tutor 22's lock forces aspects 6.1.0 past its click pin).
-tutor-env: .venv-tutor21/.installed .venv-tutor22/.installed
+tutor-env: tutor21-env tutor22-env
+tutor21-env: .venv-tutor21/.installed
+tutor22-env: .venv-tutor22/.installed
 
 .venv-tutor%/.installed: requirements/tutor%.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
@@ -84,6 +86,19 @@ prometheus-env:
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 	-systemctl disable --now prometheus >/dev/null 2>&1 || true
+
+# The package tier: build + twine (and setuptools/wheel for --no-isolation builds) for
+# tests/test_package.py, which builds the sdist and wheel, checks them, and installs the
+# wheel into a clean Python 3.11 virtualenv next to the LMS's pins (requirements/lms-pins.txt).
+.PHONY: package-env
+package-env: .venv-package/.installed
+
+.venv-package/.installed: requirements/package.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
+	rm -rf .venv-package
+	$(PYTHON) -m venv .venv-package
+	.venv-package/bin/pip install -q --no-deps -r requirements/package.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
