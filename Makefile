@@ -87,18 +87,5 @@ prometheus-env:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 	-systemctl disable --now prometheus >/dev/null 2>&1 || true
 
-# The package tier: build + twine (and setuptools/wheel for --no-isolation builds) for
-# tests/test_package.py, which builds the sdist and wheel, checks them, and installs the
-# wheel into a clean Python 3.11 virtualenv next to the LMS's pins (requirements/lms-pins.txt).
-.PHONY: package-env
-package-env: .venv-package/.installed
-
-.venv-package/.installed: requirements/package.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
-	rm -rf .venv-package
-	$(PYTHON) -m venv .venv-package
-	.venv-package/bin/pip install -q --no-deps -r requirements/package.txt
-	touch $@
-
 clean:
 	rm -rf $(VENV) build dist *.egg-info
