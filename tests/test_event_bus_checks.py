@@ -33,7 +33,10 @@ def test_celery_transport_has_nothing_to_check():
 
 def test_transport_not_applied_in_this_process_is_reported(event_bus):
     # The tracker, the toggle and the producer handler still are the Celery path's.
-    assert ids(check_event_bus()) == ["aspects_routing.E082", "aspects_routing.E083", "aspects_routing.E084"]
+    # (W084: the test bus URL has no socket timeout; see test_a_bus_url_without_short_timeouts_is_warned.)
+    assert ids(check_event_bus()) == [
+        "aspects_routing.E082", "aspects_routing.E083", "aspects_routing.E084", "aspects_routing.W084"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -57,6 +60,36 @@ def test_each_mistake_has_its_check(event_bus, override, expected):
     found = check_event_bus()
     assert set(ids(found)) - before == {expected}
     assert all(m.hint for m in found)
+
+
+@pytest.mark.parametrize(
+    "query, warned",
+    [
+        ("", True),  # no timeout: a hung bus holds the request as long as it hangs
+        ("?socket_timeout=0.05", False),  # connecting uses socket_timeout too (redis-py)
+        ("?socket_timeout=0.05&socket_connect_timeout=0.05", False),
+        ("?socket_timeout=5", True),
+        ("?socket_timeout=0.05&socket_connect_timeout=2", True),
+    ],
+)
+def test_a_bus_url_without_short_timeouts_is_warned(event_bus, query, warned):
+    event_bus.EVENT_BUS_REDIS_CONNECTION_URL = "redis://:pw@bus.example.com:6379/0" + query
+    found = [m for m in check_event_bus() if m.id == "aspects_routing.W084"]
+    assert bool(found) is warned
+    if warned:
+        assert "socket_timeout=0.05&socket_connect_timeout=0.05" in found[0].hint
+        assert "pw" not in found[0].msg + found[0].hint
+
+
+def test_consume_events_gets_a_read_timeout_above_its_poll():
+    from aspects_routing.transport.event_bus_settings import bus_timeouts, consumer_bus_url  # pylint: disable=C0415
+
+    url = "redis://:p%40ss@bus:6379/0?socket_timeout=0.05&socket_connect_timeout=0.05"
+    relaxed = consumer_bus_url(url, 4)
+    assert bus_timeouts(relaxed) == (9.0, 0.05)  # poll + 5 s; connecting stays quick
+    assert relaxed.startswith("redis://:p%40ss@bus:6379/0?")
+    assert consumer_bus_url("redis://bus:6379/0", 4) is None  # no timeout: reads block as long as they must
+    assert consumer_bus_url("redis://bus:6379/0?socket_timeout=30", 4) is None
 
 
 def test_applied_transport_passes_manage_py_check():

@@ -26,6 +26,7 @@ def start() -> None:
     from aspects_routing.transport.consumer import (  # pylint: disable=import-outside-toplevel
         detect_unsafe_start,
         install_graceful_shutdown,
+        relax_consumer_read_timeout,
     )
 
     state = apply_transport()
@@ -34,5 +35,6 @@ def start() -> None:
         return
     producer_metrics.install()
     register_collector(EventBusLagCollector)
+    relax_consumer_read_timeout()
     detect_unsafe_start()
     install_graceful_shutdown()

@@ -141,6 +141,32 @@ def _redis_checks(settings) -> list:
                 id="aspects_routing.E086",
             )
         )
+    url = getattr(settings, "EVENT_BUS_REDIS_CONNECTION_URL", None)
+    if "redis" in producer and url:
+        from aspects_routing.transport.event_bus_settings import (  # pylint: disable=import-outside-toplevel
+            BUS_TIMEOUT_QUERY,
+            MAX_BUS_TIMEOUT,
+            bus_timeouts,
+        )
+
+        socket_timeout, connect_timeout = bus_timeouts(url)
+        slow = [
+            f"{name} {'is not set' if value is None else f'is {value:g} s'}"
+            for name, value in (("socket_timeout", socket_timeout), ("socket_connect_timeout", connect_timeout))
+            if value is None or value > MAX_BUS_TIMEOUT
+        ]
+        if slow:
+            messages.append(
+                checks.Warning(
+                    f"EVENT_BUS_REDIS_CONNECTION_URL: {' and '.join(slow)}. edx-event-bus-redis writes each "
+                    "tracking event on the request thread: a paused, overloaded or unreachable bus Redis holds "
+                    f"every request that emits one for as long (more than {MAX_BUS_TIMEOUT * 1000:g} ms per event).",
+                    hint=f"Add ?{BUS_TIMEOUT_QUERY} to EVENT_BUS_REDIS_CONNECTION_URL (each event then costs at most "
+                    "that and is counted in aspects_event_bus_send_failures_total; consume_events processes raise "
+                    "their own read timeout above EVENT_BUS_REDIS_CONSUMER_POLL_TIMEOUT).",
+                    id="aspects_routing.W084",
+                )
+            )
     if not getattr(settings, "EVENT_BUS_CONSUMER", None):
         messages.append(
             checks.Warning(

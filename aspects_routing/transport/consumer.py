@@ -333,3 +333,26 @@ def install_graceful_shutdown(argv: Sequence[str] | None = None) -> bool:
         return False
     signal.signal(signal.SIGTERM, finish_then_exit)
     return True
+
+
+def relax_consumer_read_timeout() -> bool:
+    """
+    Startup step of ``consume_events`` processes: a bus URL with the producer's short
+    socket timeout (:data:`~aspects_routing.transport.event_bus_settings.BUS_SOCKET_TIMEOUT`)
+    gets one longer than ``EVENT_BUS_REDIS_CONSUMER_POLL_TIMEOUT`` in this process only.
+    True if the setting was changed.
+    """
+    from django.conf import settings  # pylint: disable=import-outside-toplevel
+
+    from aspects_routing.transport.event_bus_settings import (  # pylint: disable=import-outside-toplevel
+        consumer_bus_url,
+    )
+
+    if parse_consume_events_argv(sys.argv) is None:
+        return False
+    poll = getattr(settings, "EVENT_BUS_REDIS_CONSUMER_POLL_TIMEOUT", 60)
+    url = consumer_bus_url(getattr(settings, "EVENT_BUS_REDIS_CONNECTION_URL", None), poll)
+    if url is None:
+        return False
+    settings.EVENT_BUS_REDIS_CONNECTION_URL = url
+    return True

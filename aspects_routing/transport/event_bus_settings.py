@@ -53,6 +53,64 @@ CURRENT_KEY = "event_transformer"
 LEGACY_KEYS = ("xapi", "caliper")
 
 
+#: Timeouts (seconds) this package documents for ``EVENT_BUS_REDIS_CONNECTION_URL``
+#: (``?socket_timeout=0.05&socket_connect_timeout=0.05``). edx-event-bus-redis sends
+#: on the request thread with no timeout of its own; redis-py reads these from the
+#: URL, and a client built from a URL does not retry. A paused or unreachable bus
+#: then costs each tracking event one timeout and a counted send failure. A healthy
+#: XADD takes well under a millisecond (benchmarks/bench_event_bus.py), so 50 ms
+#: is far from a false failure.
+BUS_SOCKET_TIMEOUT = 0.05
+BUS_CONNECT_TIMEOUT = 0.05
+#: Above this, a hung bus delays a request by more than 100 ms per event.
+MAX_BUS_TIMEOUT = 0.1
+BUS_TIMEOUT_QUERY = f"socket_timeout={BUS_SOCKET_TIMEOUT:g}&socket_connect_timeout={BUS_CONNECT_TIMEOUT:g}"
+#: consume_events blocks in XREADGROUP for EVENT_BUS_REDIS_CONSUMER_POLL_TIMEOUT: its
+#: socket timeout is raised to that plus this margin (it reads the same URL).
+CONSUMER_READ_MARGIN = 5.0
+
+
+def _float_param(query, name: str) -> float | None:
+    for key, value in query:
+        if key == name:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def bus_timeouts(url: str | None) -> tuple[float | None, float | None]:
+    """``(socket_timeout, socket_connect_timeout)`` redis-py takes from ``url`` (None: no timeout)."""
+    from aspects_routing.redaction import parse_url  # pylint: disable=import-outside-toplevel
+
+    address = parse_url(url, "EVENT_BUS_REDIS_CONNECTION_URL")
+    socket = _float_param(address.query, "socket_timeout")
+    connect = _float_param(address.query, "socket_connect_timeout")
+    # redis-py: without socket_connect_timeout, connecting uses socket_timeout.
+    return socket, connect if connect is not None else socket
+
+
+def consumer_bus_url(url: str | None, poll_seconds: float) -> str | None:
+    """
+    ``url`` with a socket timeout long enough for ``consume_events``' blocking reads, or None if it already is.
+
+    The producer's short timeout would end every idle ``XREADGROUP BLOCK`` in a
+    TimeoutError; the consumer's reads may block ``poll_seconds``.
+    """
+    import dataclasses  # pylint: disable=import-outside-toplevel
+
+    from aspects_routing.redaction import parse_url  # pylint: disable=import-outside-toplevel
+
+    socket, _connect = bus_timeouts(url)
+    needed = float(poll_seconds) + CONSUMER_READ_MARGIN
+    if socket is None or socket >= needed:
+        return None
+    address = parse_url(url, "EVENT_BUS_REDIS_CONNECTION_URL")
+    query = tuple((k, f"{needed:g}" if k == "socket_timeout" else v) for k, v in address.query)
+    return dataclasses.replace(address, query=query).url()
+
+
 def stream_name(topic: str) -> str:
     """The Redis stream / Kafka topic of ``topic``, as the event-bus libraries name it (``EVENT_BUS_TOPIC_PREFIX``)."""
     from django.conf import settings  # pylint: disable=import-outside-toplevel

@@ -13,7 +13,9 @@ Producer-side metrics of the event-bus transport.
 How failures are seen: edx-event-bus-redis's producer catches every error and
 passes it to ``record_producing_error(error, context)``, which logs it with
 ``logger.exception`` on ``edx_event_bus_redis.internal.producer``. A
-:class:`logging.Filter` on that logger (it never suppresses the record) reads the
+:class:`logging.Filter` on that logger (it never suppresses the record, but cuts the
+message of a tracking event's failure down to the event's name and id: the library
+logs the whole event at ERROR) reads the
 ``ProducingContext`` from the frame of ``record_producing_error`` in the record's
 traceback: it names the signal, the topic and the ``tracking_log`` object. Sends
 are counted by a receiver of ``TRACKING_EVENT_EMITTED`` connected *after*
@@ -67,6 +69,14 @@ def _producing_context(record: logging.LogRecord):
     return None
 
 
+def _cause_name(error) -> str:
+    """``TimeoutError`` for ``EventProductionException(TimeoutError(...))``: the library wraps the real error."""
+    if error is None:
+        return "error"
+    cause = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
+    return f"{type(cause).__module__}.{type(cause).__name__}".removeprefix("builtins.")
+
+
 class ProducerFailureFilter(logging.Filter):
     """Counts the send failures a producer logs; lets every record through."""
 
@@ -89,7 +99,21 @@ class ProducerFailureFilter(logging.Filter):
             return
         tracking_log = (context.event_data or {}).get("tracking_log")
         topic = context.initial_topic or "unknown"
-        _count(FAILED, {"event": getattr(tracking_log, "name", "unknown"), "topic": topic, "reason": "producer_error"})
+        name = getattr(tracking_log, "name", "unknown")
+        _count(FAILED, {"event": name, "topic": topic, "reason": "producer_error"})
+        # The library's message ends with repr(context): the whole event (user, course,
+        # URLs, answers) at ERROR on every failure. Its name and id identify it.
+        error = record.exc_info[1] if record.exc_info else None
+        record.msg = "Error delivering message to Redis event bus: %s; tracking event %s (id %s) to topic %s not sent"
+        record.args = (
+            _cause_name(error),
+            name,
+            getattr(context.event_metadata, "id", "unknown"),
+            topic,
+        )
+        # The traceback (through redis-py's socket code) says no more than the error's
+        # name, and formatting it on every failed event costs the request more time.
+        record.exc_info = record.exc_text = None
         marks = getattr(_failed, "marks", None)
         if marks is None:
             marks = _failed.marks = set()
