@@ -4,6 +4,8 @@
 #   make upgrade  recompile requirements/*.txt from requirements/*.in
 #   make superset-env / ralph-env  the real Superset 6.1 / Ralph 5 tiers (.venv-superset, .venv-ralph)
 #   make tutor-env  the Tutor 21 and 22 tiers (.venv-tutor21, .venv-tutor22) for tests/test_tutor_build.py
+#   make celery-compat-env  Celery 5.4 and 5.5 tiers (.venv-celery54/55) for tests/test_worker_compat.py
+#   make package-env  build + twine tier (.venv-package) for tests/test_package.py
 
 .PHONY: demo test bench upgrade clean tutor-env tutor21-env tutor22-env
 
@@ -86,6 +88,19 @@ prometheus-env:
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 	-systemctl disable --now prometheus >/dev/null 2>&1 || true
+
+# The package tier: build + twine (and setuptools/wheel for --no-isolation builds) for
+# tests/test_package.py, which builds the sdist and wheel, checks them, and installs the
+# wheel into a clean Python 3.11 virtualenv next to the LMS's pins (requirements/lms-pins.txt).
+.PHONY: package-env
+package-env: .venv-package/.installed
+
+.venv-package/.installed: requirements/package.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
+	rm -rf .venv-package
+	$(PYTHON) -m venv .venv-package
+	.venv-package/bin/pip install -q --no-deps -r requirements/package.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -33,7 +33,13 @@ setup(
     description="Routes, measures and sizes the Open edX Aspects pipeline (LMS/CMS plugin).",
     long_description=read("README.md"),
     long_description_content_type="text/markdown",
+    author="aspects-routing maintainers",
+    author_email="maintainers@users.noreply.r-seed-91dd1065.example",
     license="AGPL-3.0",
+    license_files=["LICENSE"],
+    project_urls={
+        "Aspects documentation": "https://docs.openedx.org/projects/openedx-aspects/",
+    },
     packages=find_packages(include=["aspects_routing", "aspects_routing.*"]),
     include_package_data=True,
     python_requires=">=3.11",
@@ -44,6 +50,9 @@ setup(
         "cms.djangoapp": ["aspects_routing = aspects_routing.apps:AspectsRoutingConfig"],
     },
     classifiers=[
+        "Development Status :: 4 - Beta",
+        "Operating System :: OS Independent",
+        "Framework :: Celery",
         "Framework :: Django",
         "Framework :: Django :: 4.2",
         "Framework :: Django :: 5.2",
