@@ -63,7 +63,11 @@ def _routing(interval):
 def fill_store():
     """Every counter and both histograms for 6 tasks x 4 queues, flushed to the store."""
     from aspects_routing.metrics import flush, recorder  # pylint: disable=import-outside-toplevel
-    from aspects_routing.metrics.names import QUEUE_WAIT, RUNTIME, TASK_COUNTERS  # pylint: disable=import-outside-toplevel
+    from aspects_routing.metrics.names import (  # pylint: disable=import-outside-toplevel
+        QUEUE_WAIT,
+        RUNTIME,
+        TASK_COUNTERS,
+    )
 
     now = time.time()
     for task in TASKS:

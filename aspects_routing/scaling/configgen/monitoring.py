@@ -621,7 +621,8 @@ NOTES = (
     f"Create Secret {TOKEN_SECRET} (key '{TOKEN_KEY}') holding ASPECTS_ROUTING['METRICS_TOKEN'] for the "
     f"ServiceMonitor; a plain Prometheus reads the same token from {TOKEN_FILE}.",
     "The ServiceMonitor scrapes the LMS pods by address: the LMS must accept that Host (Django ALLOWED_HOSTS); "
-    f"otherwise use the scrape_configs entry, which scrapes {LMS_ADDRESS} (one LMS serves the whole cluster's figures).",
+    f"otherwise use the scrape_configs entry, which scrapes {LMS_ADDRESS} "
+    "(one LMS serves the whole cluster's figures).",
     "prometheus-operator selects PrometheusRules and ServiceMonitors by label (ruleSelector, "
     "serviceMonitorSelector): add your Prometheus's selector labels (e.g. release: <helm release>) with kustomize.",
 )
