@@ -459,11 +459,15 @@ def _notes(note: str, options: ConfigOptions, sizing: model.Sizing, target: Targ
                 f"Aspects tasks get the new queue {target.queue}: deploy the settings snippet and the worker together."
             )
         redis = target.event_bus_redis if target.transport == "event_bus" else target.broker
-        notes.append(f"KEDA reads Redis at {redis.address} ({redis.source}).")
+        notes.append(
+            f"KEDA reads Redis at {redis.cluster_address(target.namespace)} ({redis.source}); "
+            "KEDA must be installed in the cluster."
+        )
         if redis.needs_password:
+            scaled = workers.CONSUMER if target.transport == "event_bus" else workers.WORKER
             notes.append(
-                "Redis needs a password: create a KEDA TriggerAuthentication named in the ScaledObject's "
-                "authenticationRef, mapping 'password' from a Secret."
+                f"Redis needs a password: create Secret {workers.redis_secret(scaled)} (key 'password') in "
+                f"{target.namespace}; the generated TriggerAuthentication reads it."
             )
     if "clickhouse" in services:
         notes.append(
