@@ -227,7 +227,9 @@ def test_tutor_plugin_builds_in_real_tutor(tmp_path, line, profile, run_ralph):
     expected = {"superset", "superset-worker", "aspects-worker"} | ({"ralph"} if run_ralph else set())
     assert expected <= set(targets), targets
     assert (("PodDisruptionBudget", "ralph") in index) is run_ralph
-    _assert_aspects_worker(index)
+    # The worker runs Tutor's DOCKER_IMAGE_OPENEDX, the LMS's image.
+    lms_image = index[("Deployment", "lms")]["spec"]["template"]["spec"]["containers"][0]["image"]
+    _assert_aspects_worker(index, image=lms_image)
     _assert_superset_standalone(index)
     # The other plugin's patch, glued before ours, still applies; ours too (superset above).
     assert _env(index[("Deployment", "lms")], "lms")["AAA_FIRST"]["value"] == "1"
