@@ -114,8 +114,9 @@ def tutor_plugin(pieces: Iterable[GeneratedFile]) -> GeneratedFile:
             patches.setdefault(name, []).append(piece)
     plugin: dict[str, Any] = {"name": PLUGIN_NAME, "version": __version__}
     if values:
-        # ``set``: Tutor's config overrides. They are not written to config.yml, so a regenerated
-        # plugin takes effect at the next ``tutor config save``; a value in config.yml wins.
+        # ``set``: Tutor's config overrides, written into config.yml (rendered once) at the first
+        # ``tutor config save``; a value already there wins, ``tutor plugins disable`` removes them.
+        # Nothing that depends on RUN_RALPH / RUN_SUPERSET lives here (see ADR 0006).
         plugin["config"] = {"set": values}
     plugin["patches"] = {name: _patch_text(name, group) for name, group in sorted(patches.items())}
     content = yaml.dump(plugin, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False, width=120)
