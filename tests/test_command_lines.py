@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 from django.core.management import get_commands, load_command_class
-from django.core.management import execute_from_command_line
+from django.core.management import CommandError, execute_from_command_line
 
 from aspects_routing.scaling import recommendations as rec
 from aspects_routing.scaling.collectors.routing import QueueConsumers, RoutingReport, TaskRoute, WorkerInfo
@@ -98,8 +98,8 @@ def django_parse(argv: list[str]):
     try:
         with contextlib.redirect_stderr(err):
             return command.create_parser("manage.py", name).parse_args(argv[1:])
-    except SystemExit as exc:
-        pytest.fail(f"Django's {name} parser rejects {shlex.join(argv)!r}: exit {exc.code}: {err.getvalue()}")
+    except (SystemExit, CommandError) as exc:
+        pytest.fail(f"Django's {name} parser rejects {shlex.join(argv)!r}: {exc!r} {err.getvalue()}")
     raise AssertionError("unreachable")
 
 
@@ -320,13 +320,16 @@ def doc_commands() -> list[tuple[str, str]]:
     found = []
     for path in DOC_FILES:
         text = path.read_text(encoding="utf-8")
-        for block in re.findall(r"```(?:bash|sh|shell)?\n(.*?)```", text, re.S):
+        for language, block in re.findall(r"```([\w-]*)\n(.*?)```", text, re.S):
+            if language not in ("", "bash", "sh", "shell", "console"):
+                continue
             for line in block.replace("\\\n", " ").splitlines():
                 line = line.split("  #", 1)[0].strip()
                 if line.startswith(PROGRAMS):
                     found.append((path.name, " ".join(line.split())))
         for span in re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S)):
-            if span.startswith(PROGRAMS):
+            # A command, not a mention of a program ("`./manage.py cms`") or an abridged one ("...").
+            if span.startswith(PROGRAMS) and len(span.split()) > 3 and "..." not in span.split():
                 found.append((path.name, span))
     return found
 
@@ -339,6 +342,8 @@ def _synopsis_variants(line: str) -> list[str]:
     for group in re.findall(r"\[([^\]]+)\]", line):
         for alternative in group.split(" | "):
             parts = alternative.split()
+            if not parts[0].startswith("--"):  # "[--output DIR | -]": another value, not an option
+                continue
             value = parts[1].split("|")[0] if len(parts) > 1 else None
             if value is not None and value.isupper():  # a placeholder such as MINUTES, DIR, NAME[=PROVISIONER]
                 value = {"MINUTES": "60", "SECONDS": "5", "N": "3", "DIR": "-", "NS": "openedx",
@@ -356,7 +361,7 @@ def test_docs_command_lines_run():
     for _file, line in lines:
         try:  # a concrete line piped into another tool: the part before the pipe
             tokens = shlex.split(line)
-            if "|" in tokens and not line.split("|", 1)[0].count("["):  # not a synopsis's "[a | b]"
+            if "|" in tokens and "[" not in " ".join(tokens[:tokens.index("|")]):  # not a synopsis's "[a | b]"
                 line = shlex.join(tokens[:tokens.index("|")])
         except ValueError:
             pass
