@@ -112,17 +112,26 @@ class Address:  # pylint: disable=too-many-instance-attributes
         )
         return f"{self.scheme}://{userinfo}{host}{self.path}" + (f"?{query}" if query else "")
 
-    def url(self) -> str:
-        """The URL re-encoded for a library (user-info percent-encoded); :class:`UnusableURL` if it has a problem."""
+    def origin(self, credentials: bool = True) -> str:
+        """``scheme://[user:password@]host:port`` re-encoded (no path or query); :class:`UnusableURL` if unusable."""
+        return self.url(credentials=credentials, path=False)
+
+    def url(self, credentials: bool = True, path: bool = True) -> str:
+        """
+        The URL re-encoded for a library (user-info percent-encoded); :class:`UnusableURL` if it has a
+        problem. ``credentials=False`` leaves the user-info out (for clients that take it apart).
+        """
         if not self.ok:
             raise UnusableURL(f"{self.setting}: {self.problem}")
         userinfo = ""
-        if self.has_userinfo:
+        if credentials and self.has_userinfo:
             userinfo = quote(self.username or "", safe="")
             if self.password is not None:
                 userinfo += ":" + quote(self.password, safe="")
             userinfo += "@"
         host = self.hostport if self.host else ""
+        if not path:
+            return f"{self.scheme}://{userinfo}{host}"
         query = "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" if v else quote(n, safe="")
                          for n, v in self.query)
         return f"{self.scheme}://{userinfo}{host}{self.path}" + (f"?{query}" if query else "")

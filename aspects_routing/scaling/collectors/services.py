@@ -33,9 +33,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from aspects_routing.conf import RoutingSettings
+from aspects_routing.redaction import parse_url
 from aspects_routing.scaling.collectors.base import Skipped, redact_url, scrub, url_secrets
 
 #: Health path probed at the root of each service's server.
@@ -96,8 +96,8 @@ class ServicesReport:
 
 def base_url(url: str) -> str:
     """``scheme://[user@]host[:port]``: ``url`` without path, query or fragment."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    # Parsed by aspects_routing.redaction: a '/', '#' or '?' in the password stays in the password.
+    return parse_url(url, "URL").origin()
 
 
 def health_url(service: str, url: str, path: str | None = None) -> str:
@@ -107,7 +107,7 @@ def health_url(service: str, url: str, path: str | None = None) -> str:
 
 def path_note(service: str, url: str) -> str | None:
     """Why the probed URL differs from the configured one (a path was given), or None."""
-    path = urlsplit(url).path
+    path = parse_url(url, "URL").path
     if path in ("", "/", HEALTH_PATHS[service]):
         return None
     return (
@@ -125,13 +125,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _get(opener, url: str, timeout: float) -> tuple[int, bytes]:
     headers = {"User-Agent": "aspects-routing-scaling-report"}
-    parts = urlsplit(url)
-    if parts.username is not None:
+    address = parse_url(url, "URL")
+    if address.has_userinfo:
         # Credentials in the URL become a Basic header; urllib does not read them from the URL.
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        pair = f"{address.username or ''}:{address.password or ''}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        url = address.url(credentials=False)
     request = urllib.request.Request(url, headers=headers)
     try:
         with opener.open(request, timeout=timeout) as response:
@@ -217,6 +216,8 @@ def superset_backend(broker_url: str, *, timeout: float) -> SupersetBackend:
     shown = redact_url(broker_url) or ""
     secrets = url_secrets(broker_url)
     try:
+        # Re-encoded by aspects_routing.redaction: a '#' or '/' in the password reaches Redis as typed.
+        broker_url = parse_url(broker_url, "ASPECTS_ROUTING['SUPERSET_BROKER_URL']").url()
         client = redis.Redis.from_url(broker_url, socket_timeout=timeout, socket_connect_timeout=timeout)
         try:
             client.ping()
