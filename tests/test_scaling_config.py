@@ -11,13 +11,16 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import io
 import json
 import math
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import jsonschema
 import kubernetes_validate
@@ -30,9 +33,11 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from aspects_routing.conf import parse
+from aspects_routing.scaling import sizing as model
 from aspects_routing.scaling.configgen import ConfigOptions, plan
+from aspects_routing.scaling.configgen.common import memory_mi
 from aspects_routing.scaling.configgen.service import summary
-from aspects_routing.scaling.sizing import Measured
+from aspects_routing.scaling.sizing import Measured, size
 
 MEASURED = Measured(
     events_per_second=120.0,
@@ -362,35 +367,67 @@ def _superset_config_namespace():
 
 def test_superset_patches_configure_async_queries_and_warmup():
     result, files = _files(service="superset", format="tutor")
-    assert result.sizing.superset.async_queries  # p95 75 s > 60 s web timeout
+    s = result.sizing.superset
+    assert s.async_queries and not s.global_async_queries  # p95 75 s > 60 s web timeout; guest tokens
+    assert "InvalidSubjectError" in s.global_async_reason
+    patch = files["tutor/patches/superset-config.py"]
+    assert patch.jinja and "{{ SUPERSET_ADMIN_USERNAME }}" in patch.content
     namespace = _superset_config_namespace()
-    exec(compile(files["tutor/patches/superset-config.py"].content, "superset-config", "exec"), namespace)  # noqa: S102
+    # Tutor renders the patch with its config: the admin's name stands in for the template.
+    source = patch.content.replace("{{ SUPERSET_ADMIN_USERNAME }}", "aspects-admin")
+    # Superset is not installed here (it runs in the superset tier, tests/test_superset_tier.py): the
+    # patch's import is given Superset 6.1's FixedExecutor shape.
+    namespace["__builtins__"] = __builtins__
+    stub = type(sys)("superset.tasks.types")
+    stub.FixedExecutor = collections.namedtuple("FixedExecutor", "username")  # Superset 6.1's NamedTuple
+    with mock.patch.dict(sys.modules, {"superset": type(sys)("superset"), "superset.tasks": type(sys)("superset.tasks"),
+                                       "superset.tasks.types": stub}):
+        exec(compile(source, "superset-config", "exec"), namespace)  # noqa: S102
+    assert namespace["CACHE_WARMUP_EXECUTORS"] == [stub.FixedExecutor("aspects-admin")]
     schedule = namespace["CeleryConfig"].CELERYBEAT_SCHEDULE
     warmup = schedule["cache-warmup"]
     assert warmup["task"] == "cache-warmup"
     assert warmup["kwargs"]["strategy_name"] == "top_n_dashboards"
     assert isinstance(warmup["schedule"], crontab)
     assert "reports.scheduler" in schedule
-    assert namespace["GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"]["CACHE_TYPE"] == "RedisCache"
-    assert namespace["GLOBAL_ASYNC_QUERIES_CACHE_BACKEND"]["CACHE_REDIS_HOST"] == "superset-redis"
-    assert len(namespace["GLOBAL_ASYNC_QUERIES_JWT_SECRET"]) >= 32
+    assert "GLOBAL_ASYNC_QUERIES" not in patch.content and "tutor/patches/superset-config-docker.py" not in files
     # Real Celery loads the old upper-case names without refusing a mix, and sees the entry.
     app = Celery("superset", set_as_current=False)
     app.config_from_object(namespace["CeleryConfig"])
     assert "cache-warmup" in app.conf.beat_schedule
-    docker = {"FEATURE_FLAGS": {"ALERT_REPORTS": True}}
-    exec(compile(files["tutor/patches/superset-config-docker.py"].content, "docker", "exec"), docker)  # noqa: S102
-    assert docker["FEATURE_FLAGS"] == {"ALERT_REPORTS": True, "GLOBAL_ASYNC_QUERIES": True}
+    [asset] = [d for d in yaml.safe_load_all(files["tutor/patches/superset-extra-assets.yml"].content) if d]
+    assert (asset["_file_name"], asset["database_name"], asset["allow_run_async"]) == (
+        "OpenedX_Clickhouse.yaml", "OpenedX Clickhouse", True)
+    assert "sqlalchemy_uri" not in asset  # Aspects' create_assets.py sets it from SUPERSET_DATABASES
+    assert "14 of the 82" in patch.basis and "create_assets.py clears query_context" in patch.basis
     db = yaml.safe_load(files["tutor/superset-config.yml"].content)
     assert {"SUPERSET_DB_HOST", "SUPERSET_DB_PORT", "SUPERSET_DB_NAME", "SUPERSET_DB_USERNAME"} == set(db)
     assert isinstance(db["SUPERSET_DB_PORT"], int)
     override = list(yaml.safe_load_all(files["tutor/patches/k8s-override.yml"].content))
     assert [d["metadata"]["name"] for d in override] == [
         "superset", "superset-worker", "superset-worker-beat", "superset-job", "superset-worker-job"]
+    rolling = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
     for doc in override:
         env = {e["name"]: e for e in doc["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert set(env) == {"REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"}
+        extra = {"CELERY_WORKER_EXTRA_ARGS"} if doc["metadata"]["name"] == "superset-worker" else set()
+        assert set(env) == {"REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"} | extra
         assert "secretKeyRef" in env["REDIS_PASSWORD"]["valueFrom"]
+        assert doc["spec"].get("strategy") == (rolling if doc["metadata"]["name"] in ("superset", "superset-worker") else None)
+    [worker] = [d for d in override if d["metadata"]["name"] == "superset-worker"]
+    [container] = worker["spec"]["template"]["spec"]["containers"]
+    args = {e["name"]: e["value"] for e in container["env"] if "value" in e}["CELERY_WORKER_EXTRA_ARGS"]
+    assert args == f"--concurrency={s.worker_concurrency} --max-memory-per-child={s.worker_max_memory_per_child_kib}"
+
+
+def test_superset_worker_concurrency_fits_the_hpa_memory_target():
+    s = size(Measured.nothing(), profile="small").superset
+    request = memory_mi(s.resources["superset-worker"]["requests"]["memory"])
+    limit = memory_mi(s.resources["superset-worker"]["limits"]["memory"])
+    loaded = model.SUPERSET_WORKER_BASE_MI + s.worker_concurrency * model.SUPERSET_WORKER_CHILD_MI
+    assert loaded <= request * s.memory_target_percent / 100  # a loaded pod can reach the target...
+    assert loaded + model.SUPERSET_WORKER_CHILD_MI > request * s.memory_target_percent / 100  # ...no child to spare
+    assert model.SUPERSET_WORKER_BASE_MI + s.worker_concurrency * s.worker_max_memory_per_child_kib / 1024 <= limit
+    assert f"--concurrency={s.worker_concurrency}" in s.explanation
 
 
 def test_superset_hpas_never_for_beat():
@@ -407,8 +444,20 @@ def test_no_async_queries_when_superset_is_fast():
     result, files = _files(service="superset", format="tutor", source=replace(MEASURED, superset_query_p95_seconds=2.0))
     assert not result.sizing.superset.async_queries
     assert "tutor/patches/superset-config-docker.py" not in files
+    assert "tutor/patches/superset-extra-assets.yml" not in files
     assert "GLOBAL_ASYNC_QUERIES" not in files["tutor/patches/superset-config.py"].content
     assert "cache-warmup" in files["tutor/patches/superset-config.py"].content
+
+
+def test_ralph_probes_and_rolling_update():
+    _result, files = _files(service="ralph")
+    for path in ("tutor/patches/k8s-override/ralph-probes.yaml", "k8s/tutor-patches/ralph-resources-patch.yaml"):
+        doc = yaml.safe_load(files[path].content)
+        assert doc["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+        [container] = doc["spec"]["template"]["spec"]["containers"]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/__lbheartbeat__", "port": 8100}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/__heartbeat__", "port": 8100}
+    assert "namespace" not in yaml.safe_load(files["tutor/patches/k8s-override/ralph-probes.yaml"].content)["metadata"]
 
 
 # ---------------------------------------------------------------- sizing flows into the files
@@ -583,8 +632,8 @@ def test_output_dir_atomic_no_overwrite_without_force(tmp_path, caplog):
     assert "k8s/clickhouse/installation.yaml" in first and "tutor/aspects-scaling.yml" in first
     assert not [name for name in first if name.endswith(".tmp")]
     assert "written under" in stdout and "Sizing inputs:" in stdout
-    secret_file = out_dir / "tutor/aspects-scaling.yml"
-    assert secret_file.stat().st_mode & 0o777 == 0o600
+    # No generated secret any more (GLOBAL_ASYNC_QUERIES and its JWT secret are gone): a plain file.
+    assert "JWT_SECRET" not in (out_dir / "tutor/aspects-scaling.yml").read_text()
 
     with pytest.raises(CommandError, match="--force"):
         _run("--services", "all", "--profile", "large", "--output", str(out_dir))
@@ -593,19 +642,7 @@ def test_output_dir_atomic_no_overwrite_without_force(tmp_path, caplog):
     stdout2, _err = _run("--services", "all", "--profile", "large", "--output", str(out_dir), "--force")
     second = _tree(out_dir)
     assert set(second) == set(first)
-    secret1 = _jwt(first["tutor/aspects-scaling.yml"])
-    secret2 = _jwt(second["tutor/aspects-scaling.yml"])
-    assert secret1 != secret2 and len(secret1) >= 32 and len(secret2) >= 32
-    for text in (stdout, stdout2, caplog.text):
-        assert secret1 not in text and secret2 not in text
-
-
-def _jwt(plugin: bytes) -> str:
-    """The JWT secret of the plugin's superset-config patch (a piece with no template delimiters)."""
-    content = yaml.safe_load(plugin)["patches"]["superset-config"]
-    namespace = _superset_config_namespace()
-    exec(compile(content, "superset-config", "exec"), namespace)  # noqa: S102
-    return namespace["GLOBAL_ASYNC_QUERIES_JWT_SECRET"]
+    assert second == first and "written under" in stdout2  # same inputs, same files (nothing random)
 
 
 def test_stdout_output_has_files_and_summary_on_stderr():
@@ -648,6 +685,7 @@ def test_fixed_profiles_do_not_measure():
     assert result.notes[0].startswith("--profile small: nothing measured")
 
 
-def test_stdout_output_warns_when_it_prints_a_secret():
-    _stdout, stderr = _run("--services", "superset", "--profile", "large", "--format", "tutor")
-    assert "holds a generated secret and was printed to stdout" in stderr
+def test_stdout_output_prints_no_secret():
+    stdout, stderr = _run("--services", "superset", "--profile", "large", "--format", "tutor")
+    assert "holds a generated secret" not in stderr
+    assert "GLOBAL_ASYNC_QUERIES_JWT_SECRET" not in stdout and "allow_run_async: true" in stdout

@@ -552,13 +552,17 @@ def superset_recommendation(sizing) -> Recommendation:
         Change("replicas", "Deployment superset (HPA)", f"{s.web_min_replicas}-{s.web_max_replicas}"),
         Change("replicas", "Deployment superset-worker (HPA)", f"{s.worker_min_replicas}-{s.worker_max_replicas}"),
     ]
+    changes.append(Change("setting", "superset-worker CELERY_WORKER_EXTRA_ARGS",
+                          f"--concurrency={s.worker_concurrency} "
+                          f"--max-memory-per-child={s.worker_max_memory_per_child_kib}"))
     if s.async_queries:
-        changes.append(Change("setting", 'FEATURE_FLAGS["GLOBAL_ASYNC_QUERIES"]', "True"))
+        changes.append(Change("config", "Superset database 'OpenedX Clickhouse' (superset-extra-assets)",
+                              "allow_run_async: true (GLOBAL_ASYNC_QUERIES stays off: guest tokens)"))
     changes.append(_config_command("superset"))
     return Recommendation(
         WARNING if slow else INFO,
         "superset",
-        "Run Superset queries asynchronously" if s.async_queries else "Autoscale Superset and warm its cache",
+        "Run SQL Lab queries on the Superset workers" if s.async_queries else "Autoscale Superset and warm its cache",
         _inputs(sizing, "superset_query_p95_seconds"),
         s.explanation,
         tuple(changes),

@@ -133,14 +133,26 @@ SUPERSET_WEBSERVER_TIMEOUT_SECONDS = 60.0
 #: HPA ranges by profile for the web (superset) and worker (superset-worker)
 #: Deployments; the beat Deployment is a singleton and never autoscaled.
 SUPERSET_REPLICAS = {"small": (1, 3), "large": (2, 6)}
-#: HPA utilisation targets need requests; Superset's gunicorn web pod and its
-#: Celery worker (query execution, thumbnails, cache warm-up) both hold ~1 GiB.
+#: HPA utilisation targets need requests; Superset's gunicorn web pod holds ~1 GiB.
+#: The worker's limit is derived from its concurrency below.
 SUPERSET_RESOURCES = {
     "superset": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
-    "superset-worker": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "3Gi"}},
+    "superset-worker": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2"}},
 }
 SUPERSET_CPU_TARGET_PERCENT = 70
 SUPERSET_MEMORY_TARGET_PERCENT = 80
+#: Superset's Celery worker (``celery worker -Ofair``, prefork), measured on the real
+#: Superset 6.1 worker with Aspects' rendered config (docs/sizing-and-configs.md):
+#: the main process, and what each pool child adds once it has run a query.
+#: Without ``--concurrency`` Celery forks one child per node CPU, so the pod's memory
+#: follows the node's size, not its request.
+SUPERSET_WORKER_BASE_MI = 270
+SUPERSET_WORKER_CHILD_MI = 170
+#: A child that grows past this after a task is replaced (``--max-memory-per-child``),
+#: so a large result set cannot keep a child big; the limit holds every child at it.
+SUPERSET_WORKER_CHILD_MAX_MI = 400
+#: The pod limit is rounded up to this step.
+SUPERSET_MEMORY_STEP_MI = 256
 #: Dashboards the warm-up task refreshes every run (strategy top_n_dashboards).
 CACHE_WARMUP_TOP_N = 10
 #: Warm-up cadence: every 30 minutes keeps the default 1-hour cache warm.
@@ -258,6 +270,10 @@ class SupersetSizing:  # pylint: disable=too-many-instance-attributes
     cache_warmup_minute: str
     explanation: str
     resources: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)  # per Deployment
+    worker_concurrency: int = 1  # superset-worker prefork children
+    worker_max_memory_per_child_kib: int = 0  # celery --max-memory-per-child
+    global_async_queries: bool = False  # FEATURE_FLAGS["GLOBAL_ASYNC_QUERIES"]
+    global_async_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -543,18 +559,63 @@ def _superset(inputs: _Inputs, profile: str, replicas: int | None) -> SupersetSi
     low, high = SUPERSET_REPLICAS[profile]
     web_min = max(low, replicas or 0)
     worker_min = max(low, replicas or 0)
+    resources = {name: {k: dict(v) for k, v in res.items()} for name, res in SUPERSET_RESOURCES.items()}
+    concurrency, limit_mi, worker_why = superset_worker_memory(_memory_mi(resources["superset-worker"]["requests"]["memory"]))
+    resources["superset-worker"]["limits"]["memory"] = f"{limit_mi}Mi"
     explanation = (
         f"{profile} profile: superset and superset-worker scale {web_min}-{max(high, web_min + 1)} replicas on "
-        f"CPU {SUPERSET_CPU_TARGET_PERCENT} % / memory {SUPERSET_MEMORY_TARGET_PERCENT} %; "
-        f"async queries {'on' if async_queries else 'off'}: {reason}; "
+        f"CPU {SUPERSET_CPU_TARGET_PERCENT} % / memory {SUPERSET_MEMORY_TARGET_PERCENT} %; {worker_why}; "
+        f"SQL Lab queries {'asynchronous (allow_run_async on the Aspects ClickHouse database)' if async_queries else 'synchronous'}: "
+        f"{reason}; GLOBAL_ASYNC_QUERIES off: {GLOBAL_ASYNC_REASON}; "
         f"cache warm-up of the top {CACHE_WARMUP_TOP_N} dashboards every 30 min."
     )
     return SupersetSizing(
         web_min, max(high, web_min + 1), worker_min, max(high, worker_min + 1),
         SUPERSET_CPU_TARGET_PERCENT, SUPERSET_MEMORY_TARGET_PERCENT,
         async_queries, reason, True, CACHE_WARMUP_TOP_N, CACHE_WARMUP_CRONTAB_MINUTE, explanation,
-        resources={name: {k: dict(v) for k, v in res.items()} for name, res in SUPERSET_RESOURCES.items()},
+        resources=resources,
+        worker_concurrency=concurrency,
+        worker_max_memory_per_child_kib=SUPERSET_WORKER_CHILD_MAX_MI * 1024,
+        global_async_queries=False,
+        global_async_reason=GLOBAL_ASYNC_REASON,
     )
+
+
+#: Why FEATURE_FLAGS["GLOBAL_ASYNC_QUERIES"] stays off in every profile.
+GLOBAL_ASYNC_REASON = (
+    "Aspects shows its dashboards in the LMS through guest tokens (EMBEDDED_SUPERSET), and with "
+    "GLOBAL_ASYNC_QUERIES Superset 6.1 answers a guest's chart-data request 401 (it signs the async "
+    "channel's JWT with sub=None for guests; PyJWT rejects it: InvalidSubjectError)"
+)
+
+
+def _memory_mi(quantity: str) -> int:
+    for suffix, factor in (("Gi", 1024), ("Mi", 1)):
+        if quantity.endswith(suffix):
+            return int(float(quantity[: -len(suffix)]) * factor)
+    raise ValueError(f"unsupported memory quantity {quantity!r}")
+
+
+def superset_worker_memory(request_mi: int) -> tuple[int, int, str]:
+    """
+    (concurrency, limit MiB, explanation) of the Superset worker for a memory request.
+
+    Concurrency: as many children as fit under the HPA's memory target with the
+    measured base and per-child memory, so a loaded pod can reach the target
+    (and an idle one sits below it). Limit: every child at the
+    ``--max-memory-per-child`` threshold, rounded up.
+    """
+    target_mi = request_mi * SUPERSET_MEMORY_TARGET_PERCENT / 100
+    concurrency = max(1, int((target_mi - SUPERSET_WORKER_BASE_MI) // SUPERSET_WORKER_CHILD_MI))
+    peak = SUPERSET_WORKER_BASE_MI + concurrency * SUPERSET_WORKER_CHILD_MAX_MI
+    limit_mi = math.ceil(peak / SUPERSET_MEMORY_STEP_MI) * SUPERSET_MEMORY_STEP_MI
+    why = (
+        f"superset-worker --concurrency={concurrency}: floor(({request_mi} Mi request x "
+        f"{SUPERSET_MEMORY_TARGET_PERCENT} % - {SUPERSET_WORKER_BASE_MI} Mi base) / {SUPERSET_WORKER_CHILD_MI} Mi "
+        f"per child), limit {limit_mi} Mi = {SUPERSET_WORKER_BASE_MI} + {concurrency} x "
+        f"{SUPERSET_WORKER_CHILD_MAX_MI} Mi (--max-memory-per-child) rounded up"
+    )
+    return concurrency, limit_mi, why
 
 
 def _batching(inputs: _Inputs, events: float, arrival: float) -> BatchingAdvice:

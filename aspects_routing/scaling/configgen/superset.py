@@ -7,16 +7,37 @@ twice), and patches pointing all three Deployments at Superset's own Redis
 and giving the autoscaled ones requests.
 
 Tutor: the ``SUPERSET_DB_*`` values, the same Redis overrides as a
-``k8s-override`` patch, ``POD_AUTOSCALING_EXTRA_SERVICES`` entries, and the
-``superset-config`` / ``superset-config-docker`` patches for asynchronous
-queries and the cache warm-up beat entry. Aspects' ``CeleryConfig`` uses
-Celery's old upper-case names (Celery refuses a mix), so the entry goes into
+``k8s-override`` patch, ``POD_AUTOSCALING_EXTRA_SERVICES`` entries, the
+``superset-config`` patch (cache warm-up beat entry and its executor) and, when
+queries run asynchronously, a ``superset-extra-assets`` patch.
+
+Asynchronous execution is what the Aspects guide asks for: the Aspects ClickHouse
+database asset with ``allow_run_async: true``, so SQL Lab queries run on the
+Superset workers and land in ``RESULTS_BACKEND`` (Aspects' config already puts it
+on Superset's Redis, ``REDIS_RESULTS_DB``). tutor-contrib-aspects' create_assets.py
+writes the shipped assets first and then each ``superset-extra-assets`` document
+to ``databases/<_file_name>``, so a document named like the shipped
+``OpenedX_Clickhouse.yaml`` replaces it before the import.
+``GLOBAL_ASYNC_QUERIES`` stays off in every profile: see
+:data:`aspects_routing.scaling.sizing.GLOBAL_ASYNC_REASON`.
+
+Cache warm-up: Superset 6.1 warms each chart as the user its
+``CACHE_WARMUP_EXECUTORS`` name (by default the chart's owner); Aspects imports
+its charts without owners, so the warm-up runs as Aspects' Superset admin
+(``SUPERSET_ADMIN_USERNAME``, created by Aspects' init job). Aspects' ``CeleryConfig``
+uses Celery's old upper-case names (Celery refuses a mix), so the entry goes into
 ``CeleryConfig.CELERYBEAT_SCHEDULE``.
+
+Deployments: ``superset`` and ``superset-worker`` roll (``maxUnavailable: 0``)
+instead of Aspects' ``Recreate``, so a rollout never stops them (the beat stays
+``Recreate``: two beats would run every schedule twice); the worker's
+``--concurrency`` and ``--max-memory-per-child`` come through
+``CELERY_WORKER_EXTRA_ARGS``, which Aspects' docker-bootstrap.sh appends to
+``celery worker``.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from aspects_routing.scaling.configgen.common import (
@@ -50,8 +71,59 @@ DB_SECRET = "superset-mysql"
 #: tutor-contrib-aspects' Superset init jobs (``tutor k8s do init``) and their containers: they
 #: load the same superset_config.py, so they talk to the same Redis and database.
 INIT_JOBS = {"superset-job": "superset", "superset-worker-job": "superset-worker-job"}
-#: Superset requires a JWT secret of at least 32 bytes; 48 random bytes give 64 URL-safe characters.
-JWT_SECRET_BYTES = 48
+#: Deployments that roll instead of Aspects' ``Recreate`` (never the beat: one at a time).
+ROLLING = (WEB, WORKER)
+#: A new pod is ready before an old one goes: with a PDB, a rollout never stops the service.
+ROLLING_UPDATE = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+#: Aspects' docker-bootstrap.sh runs ``celery ... worker -Ofair -l INFO ${CELERY_WORKER_EXTRA_ARGS}``.
+WORKER_ARGS_ENV = "CELERY_WORKER_EXTRA_ARGS"
+#: The user the warm-up runs as: Aspects' Superset admin (Tutor renders the patch with its config).
+WARMUP_USER = "{{ SUPERSET_ADMIN_USERNAME }}"
+#: tutor-contrib-aspects 6.1.0's OpenedX_Clickhouse.yaml, every field but ``sqlalchemy_uri``
+#: (create_assets.py sets it from SUPERSET_DATABASES), with ``allow_run_async`` on.
+#: tests/test_superset_tier.py compares it with the shipped asset.
+ASPECTS_DATABASE_ASSET = {
+    "_file_name": "OpenedX_Clickhouse.yaml",
+    "allow_ctas": False,
+    "allow_cvas": False,
+    "allow_dml": False,
+    "allow_file_upload": False,
+    "allow_run_async": True,
+    "cache_timeout": None,
+    "configuration_method": "sqlalchemy_form",
+    "database_name": "OpenedX Clickhouse",
+    "expose_in_sqllab": True,
+    "extra": {
+        "allows_virtual_table_explore": True,
+        "engine_params": {},
+        "metadata_params": {},
+        "schemas_allowed_for_file_upload": [],
+    },
+    "impersonate_user": False,
+    "uuid": "21174b6c-4d40-4958-8161-d6c3cf5e77b6",
+    "version": "1.0.0",
+}
+#: Charts of tutor-contrib-aspects 6.1.0 shipped without a saved query_context (14 of 82;
+#: tests/test_superset_tier.py counts them in the installed package).
+ASPECTS_CHARTS_WITHOUT_QUERY_CONTEXT = (
+    "Active Users Per Organization", "ClickHouse metrics", "Courses", "Courses Per Organization",
+    "Current Active Enrollments By Mode", "Last Received Event", "Last course syncronized", "Most-used Charts",
+    "Most-used Dashboards", "Slowest ClickHouse Queries", "Superset Active Users Over Time",
+    "Superset Active Users", "Superset Registered Users Over Time", "Total Organizations",
+)
+ASPECTS_CHART_COUNT = 82
+WARMUP_NOTE = (
+    f"The warm-up runs as Aspects' Superset admin ({WARMUP_USER}, created by Aspects' init job): "
+    "Superset 6.1 warms a chart as its owner by default, and Aspects imports its charts without owners "
+    "(unless SUPERSET_OWNERS), so the task found no executor and requested nothing. It warms the admin's "
+    "view: viewers whose queries differ (row-level security, can_view_courses) still miss the cache. "
+    "Superset warms a non-legacy chart only from its saved query_context; "
+    f"{len(ASPECTS_CHARTS_WITHOUT_QUERY_CONTEXT)} of the {ASPECTS_CHART_COUNT} shipped Aspects charts have none "
+    f"({', '.join(ASPECTS_CHARTS_WITHOUT_QUERY_CONTEXT)}), and Aspects' create_assets.py clears query_context "
+    "on every chart after each import, so every Aspects chart (all non-legacy) stays cold until it is saved "
+    "again in Explore; the warm-up answers 'Chart's query context does not exist' for them. Charts saved "
+    "in Explore after the last `tutor k8s do init` are warmed."
+)
 #: Dashboards warmed are those viewed in this period.
 WARMUP_SINCE = "7 days ago"
 
@@ -105,10 +177,27 @@ def deployment_patches(sizing: Sizing, target: Target, standalone_db: bool = Fal
         if name in sizing.superset.resources:
             res = sizing.superset.resources[name]
             fields["resources"] = resources(res["requests"], res["limits"])
-        patches.append(deployment_patch(name, target, name, **fields))
+        if name == WORKER:
+            fields["env"] = [*fields["env"], {"name": WORKER_ARGS_ENV, "value": worker_args(sizing)}]
+        patch = deployment_patch(name, target, name, **fields)
+        if name in ROLLING:
+            patch["spec"]["strategy"] = dict(ROLLING_UPDATE)
+        patches.append(patch)
     for job, container in INIT_JOBS.items():
         patches.append(workload_patch("Job", job, container, env=env))
     return patches
+
+
+def worker_args(sizing: Sizing) -> str:
+    """``celery worker`` arguments bounding the worker's memory (see ``sizing.superset_worker_memory``)."""
+    s = sizing.superset
+    return f"--concurrency={s.worker_concurrency} --max-memory-per-child={s.worker_max_memory_per_child_kib}"
+
+
+def extra_assets() -> str:
+    """The ``superset-extra-assets`` patch: the Aspects ClickHouse database with ``allow_run_async``."""
+    # A document of its own whatever another plugin's patch before it ends with.
+    return "---\n" + dump(ASPECTS_DATABASE_ASSET)
 
 
 def hpas(sizing: Sizing, target: Target) -> list[dict[str, Any]]:
@@ -146,10 +235,11 @@ def db_values() -> dict[str, Any]:
     }
 
 
-def superset_config_statements(sizing: Sizing, jwt_secret: str | None) -> list[tuple[str, Any]]:
+def superset_config_statements(sizing: Sizing) -> list[tuple[str, Any]]:
     """Statements of the ``superset-config`` patch (runs after Aspects' CeleryConfig is defined)."""
     s = sizing.superset
-    statements: list[tuple[str, Any]] = [
+    return [
+        ("CACHE_WARMUP_EXECUTORS", [call("FixedExecutor", username=WARMUP_USER)]),
         (
             'CeleryConfig.CELERYBEAT_SCHEDULE["cache-warmup"]',
             {
@@ -157,23 +247,15 @@ def superset_config_statements(sizing: Sizing, jwt_secret: str | None) -> list[t
                 "schedule": call("crontab", minute=s.cache_warmup_minute, hour="*"),
                 "kwargs": {"strategy_name": "top_n_dashboards", "top_n": s.cache_warmup_top_n, "since": WARMUP_SINCE},
             },
-        )
+        ),
     ]
-    if s.async_queries and jwt_secret:
-        statements += [
-            ("GLOBAL_ASYNC_QUERIES_JWT_SECRET", jwt_secret),
-            (
-                "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND",
-                {
-                    "CACHE_TYPE": "RedisCache",
-                    "CACHE_REDIS_HOST": Code("REDIS_HOST"),
-                    "CACHE_REDIS_PORT": Code("REDIS_PORT"),
-                    "CACHE_REDIS_PASSWORD": Code("REDIS_PASSWORD"),
-                    "CACHE_REDIS_DB": Code("REDIS_RESULTS_DB"),
-                },
-            ),
-        ]
-    return statements
+
+
+def superset_config_patch(sizing: Sizing) -> str:
+    """The ``superset-config`` patch's Python (a Jinja template: Tutor fills in the admin's name)."""
+    text = python_assignments(superset_config_statements(sizing), "aspects_scaling_config: cache warm-up")
+    header, _, body = text.partition("\n")
+    return f"{header}\nfrom superset.tasks.types import FixedExecutor\n{body}"
 
 
 def generate(sizing: Sizing, target: Target, forms: tuple[str, ...]) -> list[GeneratedFile]:
@@ -216,30 +298,22 @@ def generate(sizing: Sizing, target: Target, forms: tuple[str, ...]) -> list[Gen
                 f"{REDIS_HOST} (password from Secret {REDIS_SECRET})", s.explanation,
             )
         )
-        jwt_secret = secrets.token_urlsafe(JWT_SECRET_BYTES) if s.async_queries else None
         files.append(
             GeneratedFile(
-                "tutor/patches/superset-config.py",
-                python_assignments(
-                    superset_config_statements(sizing, jwt_secret),
-                    "aspects_scaling_config: cache warm-up"
-                    + (" and asynchronous queries (random JWT secret, generated for this run)" if jwt_secret else ""),
-                ),
-                TUTOR, SERVICE,
-                f"Tutor patch superset-config: cache-warmup of the top {s.cache_warmup_top_n} dashboards"
-                + (" and async queries (new random JWT secret)" if jwt_secret else ""),
-                s.explanation,
-                sensitive=jwt_secret is not None,
+                "tutor/patches/superset-config.py", superset_config_patch(sizing), TUTOR, SERVICE,
+                f"Tutor patch superset-config: cache-warmup of the top {s.cache_warmup_top_n} dashboards every "
+                f"30 min, as Aspects' admin ({WARMUP_USER})",
+                WARMUP_NOTE, jinja=True,
             )
         )
         if s.async_queries:
             files.append(
                 GeneratedFile(
-                    "tutor/patches/superset-config-docker.py",
-                    python_assignments([('FEATURE_FLAGS["GLOBAL_ASYNC_QUERIES"]', True)],
-                                       "aspects_scaling_config: asynchronous queries"),
-                    TUTOR, SERVICE, "Tutor patch superset-config-docker: FEATURE_FLAGS GLOBAL_ASYNC_QUERIES",
-                    s.async_reason,
+                    "tutor/patches/superset-extra-assets.yml", extra_assets(), TUTOR, SERVICE,
+                    "Tutor patch superset-extra-assets: database 'OpenedX Clickhouse' with allow_run_async "
+                    "(SQL Lab queries on the workers, results in RESULTS_BACKEND on Superset's Redis); "
+                    "GLOBAL_ASYNC_QUERIES stays off",
+                    f"{s.async_reason}. GLOBAL_ASYNC_QUERIES off: {s.global_async_reason}.",
                 )
             )
     return files
