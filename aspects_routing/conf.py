@@ -189,6 +189,15 @@ def _is_patterns(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(p, str) and p.strip() for p in value)
 
 
+#: Upper bound of METRICS_FLUSH_SECONDS: past it, figures reach the store minutes
+#: late and a process that dies loses that much (``inf`` or 1e10 cannot even be waited on).
+MAX_FLUSH_SECONDS = 300
+#: Upper bound of METRICS_RETENTION_MINUTES (30 days): the per-minute hashes' EXPIRE
+#: must stay a number Redis accepts (10**15 minutes made every EXPIRE fail, so the
+#: keys never expired), and the report reads at most a day of them.
+MAX_RETENTION_MINUTES = 43_200
+
+
 def _is_positive_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
@@ -346,10 +355,18 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
         metrics_redis_url=metrics_url,
         metrics_redis_url_source=url_source,
         metrics_flush_seconds=float(
-            parser.get("METRICS_FLUSH_SECONDS", 12, _is_positive_number, "a positive number of seconds")
+            parser.get(
+                "METRICS_FLUSH_SECONDS",
+                12,
+                lambda v: _is_positive_number(v) and v <= MAX_FLUSH_SECONDS,
+                f"a number of seconds above 0 and at most {MAX_FLUSH_SECONDS}",
+            )
         ),
         metrics_retention_minutes=parser.get(
-            "METRICS_RETENTION_MINUTES", 13, _is_positive_int, "a positive whole number of minutes"
+            "METRICS_RETENTION_MINUTES",
+            13,
+            lambda v: _is_positive_int(v) and v <= MAX_RETENTION_MINUTES,
+            f"a whole number of minutes from 1 to {MAX_RETENTION_MINUTES} (30 days)",
         ),
         metrics_token=parser.get("METRICS_TOKEN", 14, _is_optional_str, "None or a non-empty string"),
         metrics_key_prefix=parser.get(

@@ -33,6 +33,7 @@ from aspects_routing.metrics.buckets import (
 from aspects_routing.metrics.buffer import Buffer
 from aspects_routing.metrics.names import DROPPED, FAILED, PUBLISHED, QUEUE_WAIT, RUNTIME, STARTED, SUCCEEDED
 from aspects_routing.metrics.store import Figures, Histogram, MemoryStore, RedisStore, decode, encode, redact_url
+from tests.conftest import wait_for
 
 LABELS = (("queue", "edx.lms.core.aspects"), ("task", "eventtracking.tasks.send_event"))
 
@@ -505,3 +506,165 @@ def test_checks_warn_about_in_process_metrics_and_short_tokens(settings):
     assert _check_ids(settings, {"METRICS_TOKEN": "short"}) == ["aspects_routing.W071"]
     assert _check_ids(settings, {"METRICS_TOKEN": "x" * 32}) == []
     assert _check_ids(settings, {"METRICS_ENABLED": False}, broker="amqp://rabbit//") == []
+
+
+# ---------------------------------------------------------------- bounded settings, a sick store
+
+
+@pytest.mark.parametrize(
+    "key, value, problem, field, default",
+    [
+        ("METRICS_FLUSH_SECONDS", float("inf"), "aspects_routing.E012", "metrics_flush_seconds", 5.0),
+        ("METRICS_FLUSH_SECONDS", 1e10, "aspects_routing.E012", "metrics_flush_seconds", 5.0),
+        ("METRICS_FLUSH_SECONDS", float("nan"), "aspects_routing.E012", "metrics_flush_seconds", 5.0),
+        ("METRICS_RETENTION_MINUTES", 10**15, "aspects_routing.E013", "metrics_retention_minutes", 1440),
+        ("METRICS_RETENTION_MINUTES", 43_201, "aspects_routing.E013", "metrics_retention_minutes", 1440),
+    ],
+)
+def test_metrics_settings_have_upper_bounds(key, value, problem, field, default):
+    from aspects_routing.conf import parse  # pylint: disable=import-outside-toplevel
+
+    config = parse({key: value})
+    assert [p.id for p in config.problems] == [problem]
+    assert getattr(config, field) == default
+    assert parse({key: {"METRICS_FLUSH_SECONDS": 300, "METRICS_RETENTION_MINUTES": 43_200}[key]}).problems == ()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the SystemExit that ends it
+def test_a_flusher_thread_that_dies_is_started_again(settings, redis_url):
+    settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "METRICS_REDIS_URL": redis_url,
+                                "METRICS_FLUSH_SECONDS": 0.05}
+    count("aspects_test_flusher_total")
+    state = recorder._state  # pylint: disable=protected-access
+    first = state.thread
+    real_flush = recorder.flush
+    died = threading.Event()
+
+    def fatal():  # what no ``except Exception`` catches: the thread ends
+        died.set()
+        raise SystemExit
+
+    recorder.flush = fatal
+    try:
+        assert died.wait(30)
+        first.join(30)
+        assert not first.is_alive()
+    finally:
+        recorder.flush = real_flush
+    count("aspects_test_flusher_total")  # the next count starts a new flusher
+    assert state.thread is not first and state.thread.is_alive() and state.restarts >= 1
+    assert wait_for(
+        lambda: recorder.current_store().totals().counters.get(("aspects_test_flusher_total", ()), 0) >= 2, timeout=30
+    )
+
+
+class SlowLink:
+    """
+    A TCP relay to Redis that delays what the client sends by ``delay`` seconds and keeps
+    forwarding it after the client hung up: a slow network, where a write the client
+    gave up on still reaches the server. (Redis itself drops the commands of a client
+    that disconnected before they ran, so a busy or paused Redis cannot show this.)
+    """
+
+    def __init__(self, port: int):
+        import socket  # pylint: disable=import-outside-toplevel
+
+        self.target = ("127.0.0.1", port)
+        self.delay = 0.0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket  # pylint: disable=import-outside-toplevel
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+
+    def _pipe(self, source, sink, delayed):
+        try:
+            while data := source.recv(65536):
+                if delayed and self.delay:
+                    time.sleep(self.delay)  # the link's latency, not a wait in the test
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(1)  # SHUT_WR: what was sent still arrives
+
+    def close(self):
+        self.listener.close()
+
+
+def test_a_write_that_lands_after_its_timeout_is_published_not_dropped(settings, spare_redis):
+    """The store is slow, not down: the write times out here but Redis applies it later; counted once."""
+    import redis  # pylint: disable=import-outside-toplevel
+
+    server = spare_redis()
+    link = SlowLink(server.port)
+    url = f"redis://127.0.0.1:{link.port}/0"
+    settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "METRICS_REDIS_URL": url}
+    flush()
+    store = recorder.current_store()
+    direct = RedisStore(f"redis://127.0.0.1:{server.port}/0", store.prefix)
+    count("aspects_test_slow_total", amount=100)
+    store.totals()  # connected (the handshake is not what is slow here)
+    link.delay = 1.5  # above STORE_TIMEOUT (1 s): the client gives up, the write goes on
+    assert flush() is False
+    assert wait_for(lambda: direct.totals().counters.get(("aspects_test_slow_total", ()), 0) == 100, timeout=30)
+    link.delay = 0.0
+    assert flush() is True  # settles the timed-out batch: applied, so nothing is dropped
+    counters = direct.totals().counters
+    assert counters[("aspects_test_slow_total", ())] == 100
+    assert counters.get((DROPPED, ()), 0) == 0
+    link.close()
+
+
+def test_a_batch_that_never_landed_is_dropped_once(settings, spare_redis):
+    server = spare_redis()
+    url = f"redis://127.0.0.1:{server.port}/0"
+    settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "METRICS_REDIS_URL": url}
+    flush()
+    server.stop()
+    count("aspects_test_lost_total", amount=7)
+    assert flush() is False
+    flush()  # still down: the failed batch cannot be settled yet, and is not counted twice
+    server.start()
+    assert flush() is True
+    counters = recorder.current_store().totals().counters
+    assert counters.get(("aspects_test_lost_total", ()), 0) == 0
+    assert counters[(DROPPED, ())] == 7
+
+
+@pytest.mark.parametrize("url", ["redis://:pa55@127.0.0.1:99999/0", "redis:/pa55@127.0.0.1/0"])
+def test_an_unusable_store_url_is_a_check_error_and_a_503(settings, client, url):
+    token = "t" * 32
+    settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "METRICS_REDIS_URL": url, "METRICS_TOKEN": token}
+    from aspects_routing.conf import get_config  # pylint: disable=import-outside-toplevel
+
+    assert "aspects_routing.E011" in [p.id for p in get_config().problems]
+    response = client.get("/aspects-routing/metrics", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert "METRICS_REDIS_URL" in body and "aspects_routing.E011" in body
+    assert "pa55" not in body
+
+
+def test_a_registry_that_fails_is_a_503_not_a_500(settings):
+    token = "t" * 32
+    settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "METRICS_TOKEN": token}
+
+    def broken():
+        raise RuntimeError("boom")
+
+    view = views.make_metrics_view(broken)
+    response = view(RequestFactory().get("/aspects-routing/metrics", HTTP_AUTHORIZATION=f"Bearer {token}"))
+    assert response.status_code == 503
+    assert b"RuntimeError" in response.content

@@ -12,7 +12,13 @@ one background flusher thread, and the store they write to.
   parent's pending counts stay the parent's, so nothing is counted twice.
 * A failed write loses that batch; the loss is counted and published as
   ``aspects_metrics_dropped_total`` by the next successful flush, and logged
-  at most once a minute.
+  at most once a minute. A write that failed on our side may still have been
+  applied by Redis (a timeout while the store was slow): each batch carries an
+  id, and the next flush *settles* it (:meth:`RedisStore.settle`) before it
+  counts anything as dropped, so an event is either published or dropped, never
+  both.
+* The flusher never dies of an error in its loop; if its thread ends anyway, the
+  next count in the process starts a new one.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 
 from aspects_routing.metrics.buckets import minute_of
 from aspects_routing.metrics.buffer import Buffer, Labels
@@ -63,10 +70,14 @@ class _State:
     def __init__(self):
         self.started = False
         self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()
         self.wake = threading.Event()
         self.stopping = False
         self.thread: threading.Thread | None = None
         self.stores: dict[tuple[str, str], RedisStore] = {}
+        # Batches whose write failed on our side: (store, batch id, events + losses it carried).
+        self.unsettled: list[tuple[object, str, int]] = []
+        self.restarts = 0
 
 
 _state = _State()
@@ -122,27 +133,59 @@ def current_store():
     return store
 
 
+#: Failed writes kept for settling; beyond this (a long outage), the oldest count as dropped.
+MAX_UNSETTLED = 1000
+
+
+def _settle(state: _State) -> None:
+    """Count as dropped the failed writes that were not applied (and now never will be)."""
+    left = []
+    for store, batch_id, amount in state.unsettled:
+        try:
+            if not store.settle(batch_id):
+                BUFFER.lost(amount)
+        except Exception:  # pylint: disable=broad-except
+            left.append((store, batch_id, amount))  # still unreachable: at the next flush
+    state.unsettled[:] = left
+
+
 def flush() -> bool:
     """Write everything buffered to the store now; True on success. Never raises."""
+    state = _state
+    with state.flush_lock:
+        return _flush(state)
+
+
+def _flush(state: _State) -> bool:
+    if state.unsettled:
+        _settle(state)
     batch = BUFFER.drain()
     if batch.empty:
         return True
+    store = None
+    batch_id = uuid.uuid4().hex
     try:
         from aspects_routing.conf import get_config  # pylint: disable=import-outside-toplevel
 
         config = get_config()
         if not config.metrics_enabled:
             return True
-        current_store().write(batch, minute_of(time.time()), config.metrics_retention_minutes)
+        store = current_store()
+        store.write(batch, minute_of(time.time()), config.metrics_retention_minutes, batch_id)
         return True
     except Exception as exc:  # pylint: disable=broad-except
-        BUFFER.lost(batch.events + batch.dropped)
+        if isinstance(store, RedisStore):
+            state.unsettled.append((store, batch_id, batch.events + batch.dropped))
+            while len(state.unsettled) > MAX_UNSETTLED:
+                BUFFER.lost(state.unsettled.pop(0)[2])
+        else:
+            BUFFER.lost(batch.events + batch.dropped)
         _store_errors.warning(
             "aspects-routing could not write metrics to the store (%s): %s; "
             "%d events lost so far are counted in aspects_metrics_dropped_total.",
             _describe_store(),
             exc.__class__.__name__,
-            BUFFER.dropped,
+            BUFFER.dropped + sum(amount for _store, _id, amount in state.unsettled),
         )
         return False
 
@@ -164,10 +207,19 @@ def _interval() -> float:
 
 
 def _run(state: _State) -> None:
-    while not state.stopping:
-        state.wake.wait(_interval())
-        state.wake.clear()
-        flush()
+    try:
+        while not state.stopping:
+            try:
+                state.wake.wait(_interval())
+                state.wake.clear()
+                flush()
+            except Exception:  # pylint: disable=broad-except
+                # Never die of one bad round (a bad interval, a store bug): wait and go on.
+                _record_errors.warning("aspects-routing metrics flusher: an error in its loop, continuing")
+                state.wake.wait(5.0)
+    finally:
+        # Whatever ended the thread, the next count starts a new one (unless stopping).
+        state.started = False
 
 
 def ensure_started() -> None:
@@ -176,12 +228,14 @@ def ensure_started() -> None:
     if state.started:
         return
     with state.lock:
-        if state.started:
+        if state.started or state.stopping:
             return
+        if state.thread is not None:
+            state.restarts += 1
         thread = threading.Thread(target=_run, args=(state,), name="aspects-metrics-flusher", daemon=True)
-        thread.start()
-        state.thread = thread
         state.started = True
+        state.thread = thread
+        thread.start()
 
 
 def stop() -> None:

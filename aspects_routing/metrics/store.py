@@ -122,8 +122,8 @@ class MemoryStore:
         self._minutes: dict[int, dict[str, float]] = {}
         self.description = "in-process"
 
-    def write(self, batch: Batch, now_minute: int, retention_minutes: int) -> None:
-        """Add ``batch`` (its losses go into ``now_minute``)."""
+    def write(self, batch: Batch, now_minute: int, retention_minutes: int, batch_id: str | None = None) -> None:
+        """Add ``batch`` (its losses go into ``now_minute``); ``batch_id`` is not needed in memory."""
         with self._lock:
             for minute, fields in _fields_by_minute(batch, now_minute).items():
                 merge_fields(self._total, fields)
@@ -185,15 +185,45 @@ class RedisStore:
     def minute_key(self, minute: int) -> str:
         return f"{self.prefix}:metrics:m:{minute}"
 
-    def write(self, batch: Batch, now_minute: int, retention_minutes: int) -> None:
-        """Add ``batch`` into the shared hashes in one round trip; raises on any Redis error."""
-        pipe = self.client.pipeline(transaction=False)
+    def batch_key(self, batch_id: str) -> str:
+        return f"{self.prefix}:metrics:batch:{batch_id}"
+
+    def write(self, batch: Batch, now_minute: int, retention_minutes: int, batch_id: str | None = None) -> None:
+        """
+        Add ``batch`` into the shared hashes in one round trip; raises on any Redis error.
+
+        With ``batch_id`` the write is one Lua script that applies the batch only if
+        its marker key can be created (``SET NX``), atomically: after an error
+        (a timeout may hide a write that lands later) :meth:`settle` tells for sure
+        whether it was applied, and makes sure it never will be if it was not.
+        """
         ttl = retention_minutes * 60 + 120
+        ops = []
         for minute, fields in _fields_by_minute(batch, now_minute).items():
-            _hincr(pipe, self.total_key, fields)
-            _hincr(pipe, self.minute_key(minute), fields)
-            pipe.expire(self.minute_key(minute), ttl)
-        pipe.execute()
+            for key in (self.total_key, self.minute_key(minute)):
+                ops.extend(["f" if isinstance(v, float) else "i", key, name, repr(v)] for name, v in fields.items())
+            ops.append(["e", self.minute_key(minute), "", str(ttl)])
+        if batch_id is None:
+            pipe = self.client.pipeline(transaction=False)
+            for kind, key, name, value in ops:
+                if kind == "e":
+                    pipe.expire(key, int(value))
+                elif kind == "f":
+                    pipe.hincrbyfloat(key, name, float(value))
+                else:
+                    pipe.hincrby(key, name, int(value))
+            pipe.execute()
+            return
+        self.client.eval(_WRITE_ONCE, 1, self.batch_key(batch_id), MARKER_SECONDS, json.dumps(ops))
+
+    def settle(self, batch_id: str) -> bool:
+        """
+        True if the batch written as ``batch_id`` was applied; if it was not, it never will be.
+
+        ``SET marker NX`` succeeds only when the batch's script has not run; the
+        marker then stops that script should it still arrive.
+        """
+        return not self.client.set(self.batch_key(batch_id), "dropped", nx=True, ex=MARKER_SECONDS)
 
     def totals(self) -> Figures:
         return decode(self.client.hgetall(self.total_key))
@@ -206,9 +236,18 @@ class RedisStore:
         return {m: decode(raw) for m, raw in zip(minutes, pipe.execute()) if raw}
 
 
-def _hincr(pipe, key: str, fields: Mapping[str, float]) -> None:
-    for name, value in fields.items():
-        if isinstance(value, float):
-            pipe.hincrbyfloat(key, name, value)
-        else:
-            pipe.hincrby(key, name, int(value))
+#: How long a batch's marker (applied, or settled as dropped) is kept: far longer
+#: than a write can stay in flight.
+MARKER_SECONDS = 3600
+
+# KEYS[1]: the batch marker. ARGV[1]: its TTL. ARGV[2]: JSON [[kind, key, field, value], ...]
+# with kind "i" (HINCRBY), "f" (HINCRBYFLOAT) or "e" (EXPIRE key value).
+_WRITE_ONCE = """
+if not redis.call('SET', KEYS[1], 'applied', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
+for _, op in ipairs(cjson.decode(ARGV[2])) do
+  if op[1] == 'i' then redis.call('HINCRBY', op[2], op[3], op[4])
+  elseif op[1] == 'f' then redis.call('HINCRBYFLOAT', op[2], op[3], op[4])
+  else redis.call('EXPIRE', op[2], tonumber(op[4])) end
+end
+return 1
+"""

@@ -47,15 +47,40 @@ def _refuse(status: int) -> HttpResponse:
     return response
 
 
+#: The setting problem that makes the endpoint unable to answer (see conf.parse).
+STORE_URL_PROBLEM = "aspects_routing.E011"
+
+
+def _unavailable(reason: str) -> HttpResponse:
+    response = HttpResponse(f"Metrics unavailable: {reason}\n", status=503, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["Retry-After"] = "60"
+    return response
+
+
 def make_metrics_view(registry_factory: Callable[[], CollectorRegistry] = build_registry):
-    """The endpoint view, reading a registry from ``registry_factory()`` on each scrape."""
+    """
+    The endpoint view, reading a registry from ``registry_factory()`` on each scrape.
+
+    It answers 503 with a reason, never 500: when ``METRICS_REDIS_URL`` is unusable
+    (the figures would come from another store than the one configured), or when
+    building or rendering the figures fails.
+    """
 
     @require_GET
     def metrics(request):
-        refused = authorize(request, get_config().metrics_token)
+        config = get_config()
+        refused = authorize(request, config.metrics_token)
         if refused is not None:
             return _refuse(refused)
-        response = HttpResponse(render(registry_factory()), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+        problem = next((p for p in config.problems if p.id == STORE_URL_PROBLEM), None)
+        if problem is not None:
+            return _unavailable(f"{problem.msg} ({problem.id}; run manage.py check)")
+        try:
+            body = render(registry_factory())
+        except Exception as exc:  # pylint: disable=broad-except
+            return _unavailable(f"the figures could not be read ({type(exc).__name__})")
+        response = HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)
         response["Cache-Control"] = "no-store"
         return response
 
