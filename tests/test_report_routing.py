@@ -105,12 +105,16 @@ def test_without_fail_on_the_exit_status_is_0(redis_client):
         (["--window", "100000"], "--window"),
         (["--timeout", "-1"], "--timeout"),
         (["--clickhouse-dsn", "mysql://x@y/z"], "--clickhouse-dsn"),
+        # No host can be found: the password is not echoed, the flag and the fix are.
+        (["--clickhouse-dsn", "http://admin:Hunter#2secret"], "--clickhouse-dsn: is not a usable URL"),
+        (["--clickhouse-dsn", "http://admin:pw@ch:99999/xapi"], "--clickhouse-dsn: is not a usable URL"),
     ],
 )
 def test_bad_flags_are_command_errors_naming_the_flag(flags, flag):
     with pytest.raises(CommandError) as caught:
         call_command("aspects_scaling_report", *flags, stdout=io.StringIO())
     assert flag in str(caught.value)
+    assert "Hunter" not in str(caught.value) and "secret" not in str(caught.value)
 
 
 def test_dsn_and_no_clickhouse_together_is_an_error():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from aspects_routing.redaction import parse_url
 from aspects_routing.scaling.recommendations import exit_code
 from aspects_routing.scaling.render import FORMATS, render
 from aspects_routing.scaling.report import ReportOptions, build_report
@@ -40,6 +41,9 @@ def options_from_flags(window: int, timeout: float, clickhouse_dsn: str | None, 
             "--clickhouse-dsn must start with one of " + ", ".join(DSN_SCHEMES)
             + ", e.g. --clickhouse-dsn clickhouse://USER:PASSWORD@HOST:8123/xapi."
         )
+    if clickhouse_dsn is not None and not parse_url(clickhouse_dsn, "--clickhouse-dsn").ok:
+        # The message names the flag and what is wrong, never the value (it holds a password).
+        raise CommandError(parse_url(clickhouse_dsn, "--clickhouse-dsn").failure("") + ".")
     return ReportOptions(
         window_minutes=window, timeout=timeout, clickhouse_dsn=clickhouse_dsn, clickhouse=not no_clickhouse
     )
