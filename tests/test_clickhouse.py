@@ -608,3 +608,25 @@ def test_injected_system_values_become_unavailable_and_drive_no_advice(server_on
     assert report.max_parts_per_partition.ok and report.max_parts_per_partition.value >= 1
     assert "MaxPartCountForPartition = -5.0, outside" in report.max_parts_per_partition.source
     assert not any("parts in one partition" in r.title for r in clickhouse_findings(report))
+
+
+@pytest.mark.parametrize(
+    "dsn, shown",
+    [
+        ("http://admin:Hunter#2secret@127.0.0.1:{port}/xapi", "http://127.0.0.1:{port}/xapi"),  # the case
+        ("http://admin:Hunter/2?sec@ret@127.0.0.1:{port}/xapi", "http://127.0.0.1:{port}/xapi"),
+    ],
+)
+def test_reserved_characters_in_the_dsn_password_reach_the_right_host_and_never_show(dsn, shown):
+    port = closed_port()
+    report = collect_clickhouse(dsn.format(port=port), timeout=5)
+    assert report.dsn == shown.format(port=port)
+    assert report.unavailable == f"cannot connect to {shown.format(port=port)} (--clickhouse-dsn): connection refused"
+    assert "Hunter" not in every_output(report)
+
+
+def test_a_dsn_with_no_findable_host_says_why_without_the_password():
+    report = collect_clickhouse("http://admin:Hunter#2secret", timeout=5)
+    assert report.unavailable.startswith("--clickhouse-dsn: is not a usable URL: no host[:port] could be found")
+    assert report.dsn == "http://<unparseable URL>"
+    assert "Hunter" not in every_output(report)

@@ -202,9 +202,9 @@ def target_from_dsn(dsn: str) -> ClickHouseTarget:
     """
     address = parse_url(dsn, DSN_FLAG)
     if not address.ok:
-        raise ValueError(address.failure(""))
+        raise UnusableURL(address.failure(""))
     if address.scheme not in SCHEMES:
-        raise ValueError(
+        raise UnusableURL(
             f"unsupported ClickHouse DSN scheme {address.scheme!r}; "
             "use http://, https://, clickhouse://, clickhouses:// or chdb://"
         )
