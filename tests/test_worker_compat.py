@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import uuid
@@ -27,7 +26,7 @@ import pytest
 from celery import Celery
 
 from tests import tiers
-from tests.conftest import wait_for
+from tests.conftest import Worker, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = ROOT / "tests" / "platform"
@@ -53,6 +52,17 @@ CASES = {
         False,
     ),
 }
+
+
+class PlatformWorker(Worker):
+    """A ``celery --app=lms.celery|cms.celery worker`` command line run as is (stopped and logged like the conftest's)."""
+
+    def __init__(self, argv, env, log_path):  # pylint: disable=super-init-not-called
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            argv, cwd=log_path.parent, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
 
 
 def _python(celery: str) -> str:
@@ -85,18 +95,9 @@ def test_worker_consumes_what_tutor_and_the_operator_expect(celery, case, redis_
         "SERVICE_VARIANT": service,  # as Tutor's containers set it
         "REDIS_URL": redis_url,
     }
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [python, "-m", *args], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker = PlatformWorker([python, "-m", *args], env, tmp_path / "worker.log")
     try:
-        def log_text():
-            return log_path.read_text(encoding="utf-8", errors="replace")
-
-        assert wait_for(lambda: " ready." in log_text() or proc.poll() is not None, timeout=90), log_text()
-        assert proc.poll() is None, log_text()
+        worker.wait_ready(timeout=90)
         version = subprocess.run([python, "-c", "import celery; print(celery.__version__)"], check=True,
                                  capture_output=True, text=True).stdout.strip()
         if celery != "installed":
@@ -109,7 +110,7 @@ def test_worker_consumes_what_tutor_and_the_operator_expect(celery, case, redis_
             answers.update(client.control.inspect(timeout=2).active_queues() or {})
             return any(node in name for name in answers)
 
-        assert wait_for(answered, timeout=60), log_text()
+        assert wait_for(answered, timeout=60), worker.log()
         (queues,) = [q for name, q in answers.items() if node in name]
         consumed = {q["name"] for q in queues}
         aspects = f"edx.{service}.core.aspects"
@@ -120,12 +121,6 @@ def test_worker_consumes_what_tutor_and_the_operator_expect(celery, case, redis_
             excluded = {q for a in args if a.startswith("--exclude-queues=") for q in a.split("=", 1)[1].split(",")}
             # Without -Q: every declared queue of this service (the Aspects one included) but the excluded.
             assert consumed == _declared(service) - excluded, (version, consumed)
-        assert "Traceback" not in log_text(), log_text()
+        assert "Traceback" not in worker.log(), worker.log()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        worker.stop()
