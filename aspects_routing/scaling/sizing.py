@@ -142,11 +142,12 @@ SUPERSET_RESOURCES = {
 SUPERSET_CPU_TARGET_PERCENT = 70
 SUPERSET_MEMORY_TARGET_PERCENT = 80
 #: Superset's Celery worker (``celery worker -Ofair``, prefork), measured on the real
-#: Superset 6.1 worker with Aspects' rendered config (docs/sizing-and-configs.md):
-#: the main process, and what each pool child adds once it has run a query.
+#: Superset 6.1 worker with Aspects' rendered config (docs/sizing-and-configs.md,
+#: proportional set sizes): the main process (124 MiB measured), and what each pool
+#: child adds once it has run a query (95-149 MiB measured; 170 the largest reported).
 #: Without ``--concurrency`` Celery forks one child per node CPU, so the pod's memory
 #: follows the node's size, not its request.
-SUPERSET_WORKER_BASE_MI = 270
+SUPERSET_WORKER_BASE_MI = 130
 SUPERSET_WORKER_CHILD_MI = 170
 #: A child that grows past this after a task is replaced (``--max-memory-per-child``),
 #: so a large result set cannot keep a child big; the limit holds every child at it.
