@@ -122,3 +122,16 @@ def test_unsafe_consumer_start_is_recorded_and_flagged_by_deploy_check(redis_cli
     # The documented command is not flagged.
     safe = argv[:-1] + ['{"consumer_name": "pod-2", "check_backlog": true}']
     assert detect_unsafe_start(safe) is None
+
+
+def test_a_consume_events_process_relaxes_only_its_own_read_timeout(settings, monkeypatch):
+    from aspects_routing.transport.consumer import relax_consumer_read_timeout  # pylint: disable=C0415
+
+    url = "redis://bus:6379/0?socket_timeout=0.05&socket_connect_timeout=0.05"
+    settings.EVENT_BUS_REDIS_CONNECTION_URL = url
+    settings.EVENT_BUS_REDIS_CONSUMER_POLL_TIMEOUT = 4
+    monkeypatch.setattr(sys, "argv", ["manage.py", "lms", "runserver"])
+    assert relax_consumer_read_timeout() is False and settings.EVENT_BUS_REDIS_CONNECTION_URL == url
+    monkeypatch.setattr(sys, "argv", ["manage.py", "lms", "consume_events", "-t", "analytics", "-g", "g"])
+    assert relax_consumer_read_timeout() is True
+    assert settings.EVENT_BUS_REDIS_CONNECTION_URL == "redis://bus:6379/0?socket_timeout=9&socket_connect_timeout=0.05"
