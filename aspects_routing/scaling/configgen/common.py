@@ -175,13 +175,6 @@ def without_namespace(document: Mapping[str, Any]) -> dict[str, Any]:
     return {**document, "metadata": {k: v for k, v in document["metadata"].items() if k != "namespace"}}
 
 
-def cpu_cores(quantity: str) -> float:
-    """A Kubernetes CPU quantity ("250m", "1") in cores, as tutor-contrib-pod-autoscaling wants it."""
-    if quantity.endswith("m"):
-        return int(quantity[:-1]) / 1000
-    return float(quantity)
-
-
 _MEMORY_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
 
 
@@ -268,38 +261,3 @@ def workload_patch(kind: str, name: str, container: str, **container_fields: Any
         "metadata": {"name": name},
         "spec": {"template": {"spec": {"containers": [{"name": container, **container_fields}]}}},
     }
-
-
-def pod_autoscaling_entry(
-    *,
-    requests: Mapping[str, str],
-    limits: Mapping[str, str],
-    min_replicas: int,
-    max_replicas: int,
-    avg_cpu: int,
-    avg_memory: str = "",
-    behavior: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """
-    One ``POD_AUTOSCALING_EXTRA_SERVICES`` entry of tutor-contrib-pod-autoscaling.
-
-    An entry replaces the service's defaults whole, so every key the plugin reads
-    is present (its ``AUTOSCALING_ATTRS_TYPE``): CPU in cores (float), memory as
-    a quantity string, ``avg_cpu`` an integer utilisation percentage,
-    ``avg_memory`` an average-value quantity or "" to disable memory scaling.
-    """
-    entry: dict[str, Any] = {
-        "enable_hpa": True,
-        "memory_request": requests["memory"],
-        "cpu_request": cpu_cores(requests["cpu"]),
-        "memory_limit": limits["memory"],
-        "cpu_limit": cpu_cores(limits["cpu"]),
-        "min_replicas": int(min_replicas),
-        "max_replicas": int(max_replicas),
-        "avg_cpu": int(avg_cpu),
-        "avg_memory": avg_memory,
-        "enable_vpa": False,
-    }
-    if behavior:
-        entry["behavior"] = dict(behavior)
-    return entry

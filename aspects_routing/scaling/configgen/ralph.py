@@ -9,9 +9,8 @@ Aspects' ``Recreate``, so the PodDisruptionBudget holds through rollouts.
 
 Kubernetes: an ``autoscaling/v2`` HPA for Deployment ``ralph`` (min >= 2), a
 PodDisruptionBudget, and a patch giving the container requests/limits (an HPA
-on utilisation needs requests). Tutor: a ``POD_AUTOSCALING_EXTRA_SERVICES``
-entry for tutor-contrib-pod-autoscaling (see :mod:`.superset`, which adds its
-own entries to the same setting; :mod:`.service` merges them into one file).
+on utilisation needs requests). Tutor: the same HPA, PDB and requests as patches
+of the plugin, rendered only while ``RUN_RALPH`` (:func:`.service.tutor_autoscaling`).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from aspects_routing.scaling.configgen.common import (
     dump,
     hpa,
     metadata,
-    pod_autoscaling_entry,
     resources,
 )
 from aspects_routing.scaling.sizing import Sizing
@@ -76,19 +74,8 @@ def deployment_override(target: Target, **container_fields: Any) -> dict[str, An
     return patch
 
 
-def pod_autoscaling_entries(sizing: Sizing) -> dict[str, dict[str, Any]]:
-    """``POD_AUTOSCALING_EXTRA_SERVICES`` entry for Ralph (CPU only: ``avg_memory`` empty)."""
-    r = sizing.ralph
-    return {
-        DEPLOYMENT: pod_autoscaling_entry(
-            requests=r.requests, limits=r.limits, min_replicas=r.min_replicas, max_replicas=r.max_replicas,
-            avg_cpu=r.cpu_target_percent, behavior=HPA_BEHAVIOR,
-        )
-    }
-
-
 def generate(sizing: Sizing, target: Target, forms: tuple[str, ...]) -> list[GeneratedFile]:
-    """Ralph's files (its POD_AUTOSCALING_EXTRA_SERVICES entry is merged by the service)."""
+    """Ralph's files (its Tutor HPA, PDB and requests come from :func:`.service.tutor_autoscaling`)."""
     r = sizing.ralph
     files = []
     probes = f"liveness {LIVENESS_PATH}, readiness {READINESS_PATH}, RollingUpdate maxUnavailable 0"

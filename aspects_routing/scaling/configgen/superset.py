@@ -7,7 +7,7 @@ twice), and patches pointing all three Deployments at Superset's own Redis
 and giving the autoscaled ones requests.
 
 Tutor: the ``SUPERSET_DB_*`` values, the same Redis overrides as a
-``k8s-override`` patch, ``POD_AUTOSCALING_EXTRA_SERVICES`` entries, the
+``k8s-override`` patch, the HPAs as patches (:func:`.service.tutor_autoscaling`), the
 ``superset-config`` patch (cache warm-up beat entry and its executor) and, when
 queries run asynchronously, a ``superset-extra-assets`` patch.
 
@@ -50,8 +50,6 @@ from aspects_routing.scaling.configgen.common import (
     dump,
     dump_all,
     hpa,
-    memory_mi,
-    pod_autoscaling_entry,
     python_assignments,
     resources,
     workload_patch,
@@ -208,21 +206,6 @@ def hpas(sizing: Sizing, target: Target) -> list[dict[str, Any]]:
         hpa(name, target, name, low, high, s.cpu_target_percent, s.memory_target_percent, behavior=HPA_BEHAVIOR)
         for name, (low, high) in ranges.items()
     ]
-
-
-def pod_autoscaling_entries(sizing: Sizing) -> dict[str, dict[str, Any]]:
-    """tutor-contrib-pod-autoscaling entries (memory as an average value: the target % of the request)."""
-    s = sizing.superset
-    ranges = {WEB: (s.web_min_replicas, s.web_max_replicas), WORKER: (s.worker_min_replicas, s.worker_max_replicas)}
-    entries = {}
-    for name, (low, high) in ranges.items():
-        res = s.resources[name]
-        avg_memory = f"{int(memory_mi(res['requests']['memory']) * s.memory_target_percent / 100)}Mi"
-        entries[name] = pod_autoscaling_entry(
-            requests=res["requests"], limits=res["limits"], min_replicas=low, max_replicas=high,
-            avg_cpu=s.cpu_target_percent, avg_memory=avg_memory, behavior=HPA_BEHAVIOR,
-        )
-    return entries
 
 
 def db_values() -> dict[str, Any]:
