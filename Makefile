@@ -67,7 +67,7 @@ ralph-env: .venv-ralph/.installed
 	.venv-$*/bin/pip install -q --no-deps -r requirements/$*.txt
 	touch $@
 
-# The celery-compat tier: lean Celery 5.4 (with Django 4.2, as Redwood) and Celery 5.5 virtualenvs in
+# The celery-compat tier: lean Celery 5.4 (with Django 4.2) and Celery 5.5 virtualenvs in
 # which tests/test_worker_compat.py starts LMS and CMS workers the way Tutor does; aspects-routing is
 # imported from the checkout (PYTHONPATH), so only its requirements are installed, from pip-freeze locks.
 .PHONY: celery-compat-env
