@@ -14,6 +14,7 @@ import inspect
 from django.core import checks
 
 from aspects_routing.conf import RoutingSettings
+from aspects_routing.transport.consumer import claim_threshold
 from aspects_routing.transport.event_bus_settings import (
     CURRENT_KEY,
     EVENT_BUS_BACKEND,
@@ -25,7 +26,7 @@ from aspects_routing.transport.event_bus_settings import (
 
 _SAFE = (
     "./manage.py lms consume_events -t {topic} -g {group} "
-    "--extra '{{\"consumer_name\": \"<unique>\", \"check_backlog\": true}}'"
+    "--extra '{{\"consumer_name\": \"<unique>\", \"check_backlog\": true, \"claim_msgs_older_than\": {claim}}}'"
 )
 
 
@@ -218,7 +219,8 @@ def skip_risk_checks(config: RoutingSettings, timeout: float = 2.0) -> list:
             checks.Warning(
                 f"Event-bus group {group.name!r} on {lag.stream!r}: "
                 + "; ".join(RISK_TEXT[risk] for risk in group.skip_risks) + "." + skipped,
-                hint="Run every consumer as " + _SAFE.format(topic=config.event_bus_topic, group=group.name)
+                hint="Run every consumer as "
+                + _SAFE.format(topic=config.event_bus_topic, group=group.name, claim=claim_threshold().idle_ms)
                 + " (aspects_routing.transport.consumer_command builds it).",
                 id="aspects_routing.W081",
             )

@@ -227,7 +227,17 @@ def detect_unsafe_start(argv: Sequence[str] | None = None, timeout: float = 2.0)
 
     args = parse_consume_events_argv(sys.argv if argv is None else argv)
     config = get_config()
-    if args is None or args.safe or args.topic != config.event_bus_topic:
+    if args is None or args.topic != config.event_bus_topic:
+        return None
+    if not args.claims:
+        log.warning(
+            "consume_events started without claim_msgs_older_than on topic %r, group %r: entries held by "
+            "consumers that stopped are never taken over. Start it with: %s",
+            args.topic,
+            args.group,
+            " ".join(consumer_command(args.topic, args.group, str(args.extra.get("consumer_name") or "<unique name>"))),
+        )
+    if args.safe:
         return None
     start = {
         "group": args.group,

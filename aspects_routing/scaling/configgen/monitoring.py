@@ -303,8 +303,9 @@ def alerting_rules(options: MonitoringOptions, stalled_metric: str, bus_up_metri
             "10m", "warning",
             "Entries of {{ $labels.group }} on {{ $labels.stream }} are stuck with consumers that are gone.",
             "Delivered but unacknowledged entries sit with consumers that no longer run; nothing processes them "
-            "until another consumer claims them. Fix: restart consume_events with check_backlog (the generated "
-            "consumer Deployment does), which claims and processes them.",
+            "until another consumer claims them, which edx-event-bus-redis does only when a consumer starts "
+            "with claim_msgs_older_than (the generated consumer Deployment has it). Fix: restart one consumer "
+            "(kubectl rollout restart deployment/aspects-event-consumer); the report names the consumer.",
         ),
         _alert(
             "AspectsEventBusDown",
