@@ -200,7 +200,7 @@ def check_metrics(app_configs=None, **kwargs):  # pylint: disable=unused-argumen
 
 @checks.register()
 def check_event_bus(app_configs=None, **kwargs):  # pylint: disable=unused-argument
-    """Event-bus transport: what cannot take effect, and what to set (E080-E086, W080, W082, W083)."""
+    """Event-bus transport: what cannot take effect, and what to set (E080-E086, W080, W082, W083, W084)."""
     from aspects_routing.transport.checks import event_bus_checks  # pylint: disable=import-outside-toplevel
 
     return event_bus_checks(get_config(), settings)
