@@ -185,7 +185,9 @@ def stalled_by_consumer(pending_entries) -> dict[str, tuple[int, int]]:
     return found
 
 
-def read_redis_lag(url: str, topic: str, key_prefix: str, timeout: float = 2.0, stall_ms: int | None = None) -> EventBusLag:
+def read_redis_lag(
+    url: str, topic: str, key_prefix: str, timeout: float = 2.0, stall_ms: int | None = None
+) -> EventBusLag:
     """
     Measure ``topic``'s stream on the Redis at ``url``.
 
