@@ -102,5 +102,10 @@ package-env: .venv-package/.installed
 	.venv-package/bin/pip install -q --no-deps -r requirements/package.txt
 	touch $@
 
+# Every heavy tier; .ci/run builds them all, then runs `make test` with ASPECTS_REQUIRE_TIERS=1
+# so a missing tier fails instead of skipping.
+.PHONY: tiers
+tiers: tutor-env superset-env ralph-env celery-compat-env package-env prometheus-env
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) .venv-*/ build dist *.egg-info
