@@ -139,12 +139,16 @@ MAX_UNSETTLED = 1000
 
 def _settle(state: _State) -> None:
     """Count as dropped the failed writes that were not applied (and now never will be)."""
-    left = []
+    left, unreachable = [], set()
     for store, batch_id, amount in state.unsettled:
+        if id(store) in unreachable:  # one timeout per store and flush, not one per batch
+            left.append((store, batch_id, amount))
+            continue
         try:
             if not store.settle(batch_id):
                 BUFFER.lost(amount)
         except Exception:  # pylint: disable=broad-except
+            unreachable.add(id(store))
             left.append((store, batch_id, amount))  # still unreachable: at the next flush
     state.unsettled[:] = left
 
