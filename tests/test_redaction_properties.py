@@ -36,9 +36,13 @@ from aspects_routing.routing.install import celery_app
 EXAMPLES = int(os.environ.get("ASPECTS_PROPERTY_EXAMPLES", "0")) or None
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 SECRETS = st.text(PRINTABLE, min_size=8, max_size=40).filter(lambda s: s.strip() == s)
-#: A secret for the baseline run: different characters from any drawn secret (lower-case only,
-#: with a marker no drawn secret can share a 4-character piece with).
+#: The secret of a baseline run (of the layer's own tests); :func:`baseline_for` for the full runs.
 BASELINE = "qzqxqzqxqzqxqzqx"
+
+
+def baseline_for(secret: str) -> str:
+    """A different secret of the same length (the checks look at a token's length), of letters only."""
+    return ("qzqx" * len(secret))[: len(secret)]
 
 
 def _profile(examples: int):
@@ -200,7 +204,7 @@ def run_everything(secret: str, transport: str, producer: str, fmt: str) -> str:
 
 
 @pytest.mark.slow
-@_profile(60)
+@_profile(100)
 @given(
     secret=SECRETS,
     transport=st.sampled_from(["celery", "event_bus"]),
@@ -212,10 +216,10 @@ def test_no_secret_in_any_output(redis_url, capfd, secret, transport, producer, 
     output = run_everything(secret, transport, producer, fmt)
     # What C libraries (librdkafka) and anything else wrote to the process's stdout/stderr too.
     output += "\n".join(capfd.readouterr())
-    assert secret not in output
     found = [p for p in pieces(secret) if p in output and p not in PUBLIC]
-    if found:  # a piece may be ordinary text of the output: only what a different secret does not print counts
-        baseline = run_everything(BASELINE, transport, producer, fmt) + "\n".join(capfd.readouterr())
+    if found:  # it may be ordinary text of the output ('SUPERSET'): only what a different secret does not print counts
+        baseline = run_everything(baseline_for(secret), transport, producer, fmt) + "\n".join(capfd.readouterr())
+        assert output.count(secret) <= baseline.count(secret), secret
         assert not leaks(secret, output, baseline, PUBLIC), (secret, leaks(secret, output, baseline, PUBLIC))
 
 
