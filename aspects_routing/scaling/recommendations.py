@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aspects_routing.service import Service, current_service
+
 INFO, WARNING, CRITICAL = "info", "warning", "critical"
 _RANK = {INFO: 0, WARNING: 1, CRITICAL: 2}
 #: Overall report status for the worst recommendation severity.
@@ -69,8 +71,13 @@ def _by_severity(recommendations):
 # ---------------------------------------------------------------- routing
 
 
-def _worker_command(queue: str) -> str:
-    return f"celery --app=lms.celery worker --loglevel=info -Q {queue}"
+def _service(service: Service | None) -> Service:
+    """The service the advice is for: the one given, else this process's (LMS or CMS)."""
+    return service if service is not None else current_service()
+
+
+def _worker_command(queue: str, service: Service) -> str:
+    return service.celery("worker", "--loglevel=info", "-Q", queue)
 
 
 def broker_findings(routing) -> list[Recommendation]:
@@ -91,8 +98,9 @@ def broker_findings(routing) -> list[Recommendation]:
     ]
 
 
-def routing_findings(routing) -> list[Recommendation]:
+def routing_findings(routing, service: Service | None = None) -> list[Recommendation]:
     """A routed queue with no live consumer is critical; unreachable workers are a warning."""
+    service = _service(service)
     found = []
     if routing.workers is None:
         found.append(
@@ -102,7 +110,7 @@ def routing_findings(routing) -> list[Recommendation]:
                 "Could not ask the Celery workers which queues they consume",
                 (Input("broadcast error", routing.workers_error, "measured: inspect().active_queues()"),),
                 "Without an answer from the workers the report cannot tell whether Aspects queues are consumed.",
-                (Change("command", "broker", "celery --app=lms.celery inspect active_queues"),),
+                (Change("command", "broker", service.celery("inspect", "active_queues")),),
             )
         )
         return found
@@ -110,7 +118,7 @@ def routing_findings(routing) -> list[Recommendation]:
     for queue in routing.queues:
         if not queue.unconsumed:
             continue
-        changes = [Change("command", "worker", _worker_command(queue.queue))]
+        changes = [Change("command", "worker", _worker_command(queue.queue, service))]
         if consumed:
             changes.append(
                 Change("setting", "ASPECTS_ROUTING['QUEUE'] (instead)", f"one of the consumed queues: {', '.join(consumed)}")
@@ -136,8 +144,13 @@ def routing_findings(routing) -> list[Recommendation]:
 # ---------------------------------------------------------------- sources
 
 
+def _how_to_restore(name: str, service: Service) -> Change:
+    if name == "routing":
+        return Change("command", "broker", service.celery("inspect", "ping"))
+    return _HOW_TO_RESTORE[name]
+
+
 _HOW_TO_RESTORE = {
-    "routing": Change("command", "broker", "celery --app=lms.celery inspect ping"),
     "throughput": Change("setting", "ASPECTS_ROUTING['METRICS_REDIS_URL']", "a Redis shared by the LMS and workers"),
     "queues": Change("setting", "CELERY_BROKER_URL / ASPECTS_ROUTING['METRICS_REDIS_URL']", "a reachable Redis"),
     "event_bus": Change("setting", "EVENT_BUS_REDIS_CONNECTION_URL", "a reachable Redis"),
@@ -148,8 +161,9 @@ _HOW_TO_RESTORE = {
 }
 
 
-def unavailable_findings(sections) -> list[Recommendation]:
+def unavailable_findings(sections, service: Service | None = None) -> list[Recommendation]:
     """One warning per section that could not be measured."""
+    service = _service(service)
     found = []
     for name, section in sections.items():
         if section.status != "unavailable":
@@ -161,7 +175,7 @@ def unavailable_findings(sections) -> list[Recommendation]:
                 f"The {name.replace('_', ' ')} section could not be measured",
                 (Input("reason", section.reason, f"measured: {name} collector"),),
                 "Recommendations that need this source are left out rather than guessed.",
-                (_HOW_TO_RESTORE[name],),
+                (_how_to_restore(name, service),),
             )
         )
     return found
@@ -233,8 +247,9 @@ FAILURE_RATIO_WARNING = 0.05
 FAILURE_MIN_COUNT = 5
 
 
-def backlog_findings(backlog, unconsumed: tuple[str, ...] = ()) -> list[Recommendation]:
+def backlog_findings(backlog, unconsumed: tuple[str, ...] = (), service: Service | None = None) -> list[Recommendation]:
     """Aspects queues that never drain, or drain too slowly, at the measured rates."""
+    service = _service(service)
     found = []
     for queue in backlog.queues:
         if not queue.aspects or not queue.depth or queue.drain_seconds is None or queue.queue in unconsumed:
@@ -258,14 +273,17 @@ def backlog_findings(backlog, unconsumed: tuple[str, ...] = ()) -> list[Recommen
                     if never
                     else f"At the measured net rate the queue needs more than {DRAIN_WARNING_SECONDS:.0f} s to empty."
                 ),
-                (_config_command("workers"),),
+                (_config_command("workers", service),),
             )
         )
     return found
 
 
-def throughput_findings(metrics, window_minutes: int, wait_target_seconds: float) -> list[Recommendation]:
+def throughput_findings(
+    metrics, window_minutes: int, wait_target_seconds: float, service: Service | None = None
+) -> list[Recommendation]:
     """Tasks that fail often, tasks that wait too long, metrics that were lost."""
+    service = _service(service)
     found = []
     window = metrics.window(window_minutes)
     for task in window.per_task:
@@ -297,7 +315,7 @@ def throughput_findings(metrics, window_minutes: int, wait_target_seconds: float
                     Input("target", wait_target_seconds, "sizing model TARGET_QUEUE_WAIT_SECONDS", "s"),
                 ),
                 "Workers are busy for longer than the autoscaler's target wait: add workers (see the workers sizing).",
-                (_config_command("workers"),),
+                (_config_command("workers", service),),
             )
         )
     if metrics.dropped:
@@ -462,11 +480,12 @@ def _measured(sizing, name: str) -> bool:
         return False
 
 
-def _config_command(service: str) -> Change:
-    return Change("command", "aspects_scaling_config", f"./manage.py lms aspects_scaling_config --services {service}")
+def _config_command(name: str, service: Service | None = None) -> Change:
+    """``./manage.py <lms|cms> aspects_scaling_config --services <name>`` for this service."""
+    return Change("command", "aspects_scaling_config", _service(service).manage("aspects_scaling_config", "--services", name))
 
 
-def worker_recommendation(sizing) -> Recommendation:
+def worker_recommendation(sizing, service: Service | None = None) -> Recommendation:
     """Workers (Celery) or consumers (event bus) from Little's law; a warning when measured and short."""
     w = sizing.workers
     needed = w.consumers if w.transport == "event_bus" else w.workers
@@ -492,7 +511,7 @@ def worker_recommendation(sizing) -> Recommendation:
         title,
         inputs,
         w.explanation + ("" if rate_measured else " The load was not fully measured: see the inputs' sources."),
-        (Change("replicas", what, str(needed)), scaler, _config_command("workers")),
+        (Change("replicas", what, str(needed)), scaler, _config_command("workers", service)),
     )
 
 
@@ -511,7 +530,7 @@ def batching_recommendation(sizing) -> Recommendation | None:
     )
 
 
-def ralph_recommendation(sizing) -> Recommendation:
+def ralph_recommendation(sizing, service: Service | None = None) -> Recommendation:
     """Ralph replicas and HPA thresholds."""
     r = sizing.ralph
     return Recommendation(
@@ -522,12 +541,12 @@ def ralph_recommendation(sizing) -> Recommendation:
         r.explanation,
         (
             Change("replicas", "Deployment ralph (HPA)", f"minReplicas {r.min_replicas}, maxReplicas {r.max_replicas}"),
-            _config_command("ralph"),
+            _config_command("ralph", service),
         ),
     )
 
 
-def clickhouse_recommendation(sizing) -> Recommendation:
+def clickhouse_recommendation(sizing, service: Service | None = None) -> Recommendation:
     """ClickHouse profile and volume size from growth x retention x headroom."""
     c = sizing.clickhouse
     return Recommendation(
@@ -539,12 +558,12 @@ def clickhouse_recommendation(sizing) -> Recommendation:
         f"{sizing.profile_reason}. {c.explanation}",
         (
             Change("config", "ClickHouseInstallation", f"{c.shards} shard(s), {c.replicas} replica(s), {c.volume_gi}Gi"),
-            _config_command("clickhouse"),
+            _config_command("clickhouse", service),
         ),
     )
 
 
-def superset_recommendation(sizing) -> Recommendation:
+def superset_recommendation(sizing, service: Service | None = None) -> Recommendation:
     """Superset autoscaling, async queries and cache warm-up."""
     s = sizing.superset
     slow = _measured(sizing, "superset_query_p95_seconds") and s.async_queries
@@ -558,7 +577,7 @@ def superset_recommendation(sizing) -> Recommendation:
     if s.async_queries:
         changes.append(Change("config", "Superset database 'OpenedX Clickhouse' (superset-extra-assets)",
                               "allow_run_async: true (GLOBAL_ASYNC_QUERIES stays off: guest tokens)"))
-    changes.append(_config_command("superset"))
+    changes.append(_config_command("superset", service))
     return Recommendation(
         WARNING if slow else INFO,
         "superset",
@@ -569,38 +588,44 @@ def superset_recommendation(sizing) -> Recommendation:
     )
 
 
-def sizing_recommendations(sizing) -> list[Recommendation]:
+def sizing_recommendations(sizing, service: Service | None = None) -> list[Recommendation]:
     """The sizing model's output as recommendations (none when the model could not run)."""
     if sizing is None:
         return []
-    found = [worker_recommendation(sizing), batching_recommendation(sizing), ralph_recommendation(sizing),
-             clickhouse_recommendation(sizing), superset_recommendation(sizing)]
+    service = _service(service)
+    found = [worker_recommendation(sizing, service), batching_recommendation(sizing), ralph_recommendation(sizing, service),
+             clickhouse_recommendation(sizing, service), superset_recommendation(sizing, service)]
     return [r for r in found if r is not None]
 
 
-def recommend(sections, sizing, window_minutes: int = 60) -> tuple[Recommendation, ...]:
-    """Every recommendation, worst first, from the report's sections and the sizing model's output."""
+def recommend(sections, sizing, window_minutes: int = 60, service: Service | None = None) -> tuple[Recommendation, ...]:
+    """
+    Every recommendation, worst first, from the report's sections and the sizing model's output.
+
+    Commands name ``service`` (default: this process's LMS or CMS).
+    """
     from aspects_routing.scaling.sizing import TARGET_QUEUE_WAIT_SECONDS  # pylint: disable=import-outside-toplevel
 
     def data(name):
         return sections[name].data if sections[name].ok else None
 
-    found = unavailable_findings(sections)
+    service = _service(service)
+    found = unavailable_findings(sections, service)
     routing = data("routing")
     unconsumed = ()
     if routing is not None:
         found.extend(broker_findings(routing))
-        found.extend(routing_findings(routing))
+        found.extend(routing_findings(routing, service))
         unconsumed = routing.unconsumed_queues
     if data("queues") is not None:
-        found.extend(backlog_findings(data("queues"), unconsumed))
+        found.extend(backlog_findings(data("queues"), unconsumed, service))
     if data("throughput") is not None:
-        found.extend(throughput_findings(data("throughput"), window_minutes, TARGET_QUEUE_WAIT_SECONDS))
+        found.extend(throughput_findings(data("throughput"), window_minutes, TARGET_QUEUE_WAIT_SECONDS, service))
     if data("event_bus") is not None:
         found.extend(event_bus_findings(data("event_bus")))
     if data("clickhouse") is not None:
         found.extend(clickhouse_findings(data("clickhouse")))
     if data("services") is not None:
         found.extend(service_findings(data("services")))
-    found.extend(sizing_recommendations(sizing))
+    found.extend(sizing_recommendations(sizing, service))
     return _by_severity(found)
