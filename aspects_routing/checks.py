@@ -3,9 +3,8 @@ Django system checks for aspects-routing (``manage.py check``).
 
 Ids are stable. The level says what a mistake does: an **Error** where the plugin cannot do its
 job (``manage.py migrate`` then stops, as Django stops on any error); a **Warning** where it
-survives by falling back. Values of ``ASPECTS_ROUTING`` that are replaced by their default keep
-their historical ``E0xx`` ids (E000-E039, from :mod:`aspects_routing.conf`) but are warnings;
-the README's "System checks" table gives each id its level. The checks below look at the
+survives by falling back. Values of ``ASPECTS_ROUTING`` that are replaced by their default are
+warnings ``W100``-``W139`` (100 + the key's number, from :mod:`aspects_routing.conf`); the README's "System checks" table gives each id its level. The checks below look at the
 running platform.
 """
 

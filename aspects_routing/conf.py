@@ -102,7 +102,7 @@ class Problem:
     """A configuration mistake found while parsing, with the fix."""
 
     level: str  # "error" or "warning"
-    id: str  # stable system-check id, e.g. "aspects_routing.E001"
+    id: str  # stable system-check id, e.g. "aspects_routing.W101"
     msg: str
     hint: str
 
@@ -155,9 +155,11 @@ class _Parser:
         self.raw = raw
         self.problems: list[Problem] = []
 
-    def problem(self, level: str, number: int, key: str, msg: str, hint: str, letter: str | None = None):
-        # ``letter`` keeps an id stable when its level changed (E0xx values that fall back are warnings).
-        prefix = letter or ("E" if level == "error" else "W")
+    def problem(self, level: str, number: int, key: str, msg: str, hint: str, fallback: bool = False):
+        # A value replaced by its default is a warning numbered W1xx (xx: the key's number), so the
+        # plugin keeps working and ``manage.py migrate`` still runs.
+        prefix = "E" if level == "error" else "W"
+        number = 100 + number if fallback else number
         self.problems.append(
             Problem(level, f"aspects_routing.{prefix}{number:03d}", f"{SETTING}[{key!r}] {msg}", hint)
         )
@@ -176,7 +178,7 @@ class _Parser:
             key,
             f"is {shown}; expected {expected}. The default {default!r} is used.",
             f"Set {SETTING}[{key!r}] to {expected}, or remove it to use the default {default!r}.",
-            letter="E",
+            fallback=True,
         )
         return default
 
@@ -253,7 +255,7 @@ def _parse_task_queues(parser: _Parser) -> tuple[tuple[str, str], ...]:
             f"is {raw!r}; expected a dict of {{task pattern: queue name}}. Every task goes to QUEUE.",
             f"Set {SETTING}['TASK_QUEUES'] to a dict such as "
             "{'event_routing_backends.tasks.dispatch_bulk_events': 'edx.lms.core.aspects_bulk'}.",
-            letter="E",
+            fallback=True,
         )
         return ()
     pairs = []
@@ -269,7 +271,7 @@ def _parse_task_queues(parser: _Parser) -> tuple[tuple[str, str], ...]:
             f"entry {pattern!r}: {queue!r} is not a valid task pattern and queue name; "
             "tasks it names go to QUEUE instead.",
             "Use a non-empty fnmatch pattern and a queue name made of letters, digits and . _ - : @.",
-            letter="E",
+            fallback=True,
         )
     return tuple(pairs)
 
@@ -284,7 +286,7 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
             "*",
             f"must be a dict; got {type(raw).__name__}. Every key takes its default.",
             f"Set {SETTING} to a dict, e.g. {SETTING} = {{'QUEUE': 'edx.lms.core.aspects'}}.",
-            letter="E",
+            fallback=True,
         )
     else:
         parser = _Parser(raw)
@@ -335,7 +337,7 @@ def parse(raw: Any, django_settings=settings) -> RoutingSettings:
             "is not a usable redis://, rediss:// or unix:// URL; the broker URL is used if it is Redis.",
             "Point it at a Redis server shared by the LMS and the workers, e.g. redis://redis:6379/2; "
             "percent-encode reserved characters in its password (/ %2F, # %23, ? %3F, @ %40).",
-            letter="E",
+            fallback=True,
         )
         metrics_url = None
     if metrics_url is None:

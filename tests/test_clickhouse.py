@@ -124,7 +124,7 @@ def test_cluster_name_is_validated_and_quoted():
 def test_bad_cluster_setting_is_a_system_check_error():
     config = parse({"CLICKHOUSE_CLUSTER": "c`, system.users) --"})
     assert config.clickhouse_cluster is None
-    assert [p.id for p in config.problems] == ["aspects_routing.E032"]
+    assert [p.id for p in config.problems] == ["aspects_routing.W132"]
     assert parse({"CLICKHOUSE_CLUSTER": "openedx.main-1"}).problems == ()
 
 

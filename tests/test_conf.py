@@ -50,14 +50,14 @@ def test_explicit_queue_extra_tasks_and_overrides():
 @pytest.mark.parametrize(
     "raw, problem_id, field, expected",
     [
-        ({"TRANSPORT": "kafka"}, "aspects_routing.E001", "transport", "celery"),
-        ({"QUEUE": "has space"}, "aspects_routing.E002", "queue", "edx.lms.core.high"),
-        ({"QUEUE": ""}, "aspects_routing.E002", "queue", "edx.lms.core.high"),
-        ({"TASKS": "eventtracking.tasks.send_event"}, "aspects_routing.E003", "task_patterns", ASPECTS_TASKS),
-        ({"TASK_QUEUES": ["x"]}, "aspects_routing.E004", "task_queues", ()),
-        ({"METRICS_FLUSH_SECONDS": -1}, "aspects_routing.E012", "metrics_flush_seconds", 5.0),
-        ({"METRICS_RETENTION_MINUTES": 0}, "aspects_routing.E013", "metrics_retention_minutes", 1440),
-        ({"METRICS_ENABLED": "yes"}, "aspects_routing.E010", "metrics_enabled", True),
+        ({"TRANSPORT": "kafka"}, "aspects_routing.W101", "transport", "celery"),
+        ({"QUEUE": "has space"}, "aspects_routing.W102", "queue", "edx.lms.core.high"),
+        ({"QUEUE": ""}, "aspects_routing.W102", "queue", "edx.lms.core.high"),
+        ({"TASKS": "eventtracking.tasks.send_event"}, "aspects_routing.W103", "task_patterns", ASPECTS_TASKS),
+        ({"TASK_QUEUES": ["x"]}, "aspects_routing.W104", "task_queues", ()),
+        ({"METRICS_FLUSH_SECONDS": -1}, "aspects_routing.W112", "metrics_flush_seconds", 5.0),
+        ({"METRICS_RETENTION_MINUTES": 0}, "aspects_routing.W113", "metrics_retention_minutes", 1440),
+        ({"METRICS_ENABLED": "yes"}, "aspects_routing.W110", "metrics_enabled", True),
     ],
 )
 def test_bad_values_fall_back_to_safe_defaults_and_say_so(raw, problem_id, field, expected):
@@ -73,12 +73,12 @@ def test_bad_values_fall_back_to_safe_defaults_and_say_so(raw, problem_id, field
 def test_bad_task_queue_entry_is_ignored_not_misrouted():
     config = parse({"TASK_QUEUES": {"eventtracking.*": "bad queue", "event_routing_backends.*": "edx.q"}}, platform())
     assert config.task_queues == (("event_routing_backends.*", "edx.q"),)
-    assert ids(config) == ["aspects_routing.E004"]
+    assert ids(config) == ["aspects_routing.W104"]
 
 
 def test_not_a_dict():
     config = parse(["QUEUE"], platform())
-    assert ids(config) == ["aspects_routing.E000"]
+    assert ids(config) == ["aspects_routing.W100"]
     assert config.queue == "edx.lms.core.high"
 
 
@@ -100,7 +100,7 @@ def test_metrics_store_defaults():
     config = parse({"METRICS_REDIS_URL": "redis://metrics:6379/3"}, platform())
     assert config.metrics_redis_url == "redis://metrics:6379/3"
     config = parse({"METRICS_REDIS_URL": "http://nope"}, platform())
-    assert ids(config) == ["aspects_routing.E011"]
+    assert ids(config) == ["aspects_routing.W111"]
     assert config.metrics_redis_url_source == "broker"
 
 
@@ -126,5 +126,5 @@ def test_cache_is_dropped_when_settings_change(settings):
 def test_bad_secret_values_are_not_echoed():
     config = parse({"METRICS_REDIS_URL": 12345, "METRICS_TOKEN": ["hunter2-secret"]}, platform())
     text = " ".join(p.msg + p.hint for p in config.problems)
-    assert sorted(ids(config)) == ["aspects_routing.E011", "aspects_routing.E014"]
+    assert sorted(ids(config)) == ["aspects_routing.W111", "aspects_routing.W114"]
     assert "12345" not in text and "hunter2" not in text

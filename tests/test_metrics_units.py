@@ -514,11 +514,11 @@ def test_checks_warn_about_in_process_metrics_and_short_tokens(settings):
 @pytest.mark.parametrize(
     "key, value, problem, field, default",
     [
-        ("METRICS_FLUSH_SECONDS", float("inf"), "aspects_routing.E012", "metrics_flush_seconds", 5.0),
-        ("METRICS_FLUSH_SECONDS", 1e10, "aspects_routing.E012", "metrics_flush_seconds", 5.0),
-        ("METRICS_FLUSH_SECONDS", float("nan"), "aspects_routing.E012", "metrics_flush_seconds", 5.0),
-        ("METRICS_RETENTION_MINUTES", 10**15, "aspects_routing.E013", "metrics_retention_minutes", 1440),
-        ("METRICS_RETENTION_MINUTES", 43_201, "aspects_routing.E013", "metrics_retention_minutes", 1440),
+        ("METRICS_FLUSH_SECONDS", float("inf"), "aspects_routing.W112", "metrics_flush_seconds", 5.0),
+        ("METRICS_FLUSH_SECONDS", 1e10, "aspects_routing.W112", "metrics_flush_seconds", 5.0),
+        ("METRICS_FLUSH_SECONDS", float("nan"), "aspects_routing.W112", "metrics_flush_seconds", 5.0),
+        ("METRICS_RETENTION_MINUTES", 10**15, "aspects_routing.W113", "metrics_retention_minutes", 1440),
+        ("METRICS_RETENTION_MINUTES", 43_201, "aspects_routing.W113", "metrics_retention_minutes", 1440),
     ],
 )
 def test_metrics_settings_have_upper_bounds(key, value, problem, field, default):
@@ -649,11 +649,11 @@ def test_an_unusable_store_url_is_a_check_error_and_a_503(settings, client, url)
     settings.ASPECTS_ROUTING = {"QUEUE": "edx.lms.core.aspects", "METRICS_REDIS_URL": url, "METRICS_TOKEN": token}
     from aspects_routing.conf import get_config  # pylint: disable=import-outside-toplevel
 
-    assert "aspects_routing.E011" in [p.id for p in get_config().problems]
+    assert "aspects_routing.W111" in [p.id for p in get_config().problems]
     response = client.get("/aspects-routing/metrics", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 503
     body = response.content.decode()
-    assert "METRICS_REDIS_URL" in body and "aspects_routing.E011" in body
+    assert "METRICS_REDIS_URL" in body and "aspects_routing.W111" in body
     assert "pa55" not in body
 
 

@@ -123,7 +123,7 @@ def test_a_measurement_that_raises_is_up_zero():
 def test_bad_interval_is_a_system_check_error(value):
     config = parse({"METRICS_CLICKHOUSE_SECONDS": value})
     assert config.metrics_clickhouse_seconds == 60.0
-    (problem,) = [p for p in config.problems if p.id == "aspects_routing.E036"]
+    (problem,) = [p for p in config.problems if p.id == "aspects_routing.W136"]
     assert "METRICS_CLICKHOUSE_SECONDS" in problem.msg and "None or a number of seconds >= 1" in problem.hint
 
 

@@ -211,7 +211,7 @@ def test_a_service_url_that_is_not_http_is_a_check_error_and_not_probed():
 
     config = parse({"RALPH_URL": "ralph:8100", "SUPERSET_URL": "https://superset.example.com"})
     assert config.ralph_url is None and config.superset_url == "https://superset.example.com"
-    assert [p.id for p in config.problems] == ["aspects_routing.E030"]
+    assert [p.id for p in config.problems] == ["aspects_routing.W130"]
 
 
 def test_a_superset_broker_url_that_is_not_redis_is_a_check_error_and_not_checked():
@@ -219,5 +219,5 @@ def test_a_superset_broker_url_that_is_not_redis_is_a_check_error_and_not_checke
 
     config = parse({"SUPERSET_URL": "https://superset.example.com", "SUPERSET_BROKER_URL": "amqp://rabbit//"})
     assert config.superset_broker_url is None
-    assert [p.id for p in config.problems] == ["aspects_routing.E034"]
+    assert [p.id for p in config.problems] == ["aspects_routing.W134"]
     assert "amqp" not in repr(config)  # a credential-bearing setting stays out of repr

@@ -48,7 +48,7 @@ def _refuse(status: int) -> HttpResponse:
 
 
 #: The setting problem that makes the endpoint unable to answer (see conf.parse).
-STORE_URL_PROBLEM = "aspects_routing.E011"
+STORE_URL_PROBLEM = "aspects_routing.W111"
 
 
 def _unavailable(reason: str) -> HttpResponse:
