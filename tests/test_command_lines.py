@@ -146,8 +146,13 @@ def check_celery_line(line) -> None:
     from celery.bin.base import CLIContext  # pylint: disable=import-outside-toplevel
     from celery.bin.celery import celery as cli  # pylint: disable=import-outside-toplevel
 
+    from celery import current_app  # pylint: disable=import-outside-toplevel
+
     argv = shlex.split(line) if isinstance(line, str) else list(line)
     assert argv[0] == "celery", line
+    # Importing the stand-in lms.celery builds a Celery app, which Celery makes the process's
+    # current app; the test LMS's app must stay current for the tests that run after this one.
+    previous_app = current_app._get_current_object()  # pylint: disable=protected-access
     sys.path.insert(0, str(PLATFORM))  # lms.celery / cms.celery, as edx-platform has them
     try:
         ctx = cli.make_context("celery", argv[1:], resilient_parsing=False)
@@ -162,6 +167,7 @@ def check_celery_line(line) -> None:
         pytest.fail(f"celery rejects {line!r}: {exc}")
     finally:
         sys.path.remove(str(PLATFORM))
+        previous_app.set_current()
 
 
 def check_line(line) -> str:
