@@ -37,16 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from aspects_routing.conf import ASPECTS_TASKS as TASKS  # the six Aspects tasks
+
 ROOT = Path(__file__).resolve().parent.parent
 QUEUES = ("edx.lms.core.aspects", "edx.lms.core.aspects_bulk", "edx.lms.core.aspects_dump", "edx.lms.core.aspects_b")
-TASKS = (
-    "platform_plugin_aspects.tasks.dump_course_to_clickhouse",
-    "platform_plugin_aspects.tasks.dump_data_to_clickhouse",
-    "event_routing_backends.tasks.dispatch_event",
-    "event_routing_backends.tasks.dispatch_event_persistent",
-    "event_routing_backends.tasks.dispatch_bulk_events",
-    "eventtracking.tasks.send_event",
-)
 TOKEN = "bench-scrape-token-0123456789"
 TARGET_CACHED_MS = 50.0
 
