@@ -47,11 +47,13 @@ tutor-env: tutor21-env tutor22-env
 tutor21-env: .venv-tutor21/.installed
 tutor22-env: .venv-tutor22/.installed
 
-.venv-tutor%/.installed: requirements/tutor%.txt
+# Every tier venv (.venv-<tier>) is built the same way: a fresh venv, then its complete lock
+# (requirements/<tier>.txt) installed with --no-deps, so what is tested is exactly what is pinned.
+.venv-%/.installed: requirements/%.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
-	rm -rf .venv-tutor$*
-	$(PYTHON) -m venv .venv-tutor$*
-	.venv-tutor$*/bin/pip install -q --no-deps -r requirements/tutor$*.txt
+	rm -rf .venv-$*
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/pip install -q --no-deps -r requirements/$*.txt
 	touch $@
 
 # The superset and ralph tiers: real Superset 6.1 (tests/test_superset_tier.py) and real Ralph 5
@@ -60,25 +62,11 @@ tutor22-env: .venv-tutor22/.installed
 superset-env: .venv-superset/.installed
 ralph-env: .venv-ralph/.installed
 
-.venv-superset/.installed .venv-ralph/.installed: .venv-%/.installed: requirements/%.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
-	rm -rf .venv-$*
-	$(PYTHON) -m venv .venv-$*
-	.venv-$*/bin/pip install -q --no-deps -r requirements/$*.txt
-	touch $@
-
 # The celery-compat tier: lean Celery 5.4 (with Django 4.2) and Celery 5.5 virtualenvs in
 # which tests/test_worker_compat.py starts LMS and CMS workers the way Tutor does; aspects-routing is
 # imported from the checkout (PYTHONPATH), so only its requirements are installed, from pip-freeze locks.
 .PHONY: celery-compat-env
 celery-compat-env: .venv-celery54/.installed .venv-celery55/.installed
-
-.venv-celery54/.installed .venv-celery55/.installed: .venv-%/.installed: requirements/%.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
-	rm -rf .venv-$*
-	$(PYTHON) -m venv .venv-$*
-	.venv-$*/bin/pip install -q --no-deps -r requirements/$*.txt
-	touch $@
 
 # The prometheus tier: Debian's prometheus package (prometheus and promtool) for
 # tests/test_monitoring_rules.py and tests/test_monitoring_prometheus.py, which run their own server
@@ -94,13 +82,6 @@ prometheus-env:
 # wheel into a clean Python 3.11 virtualenv next to the LMS's pins (requirements/lms-pins.txt).
 .PHONY: package-env
 package-env: .venv-package/.installed
-
-.venv-package/.installed: requirements/package.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it, or run make PYTHON=/path/to/python3.12"; exit 1; }
-	rm -rf .venv-package
-	$(PYTHON) -m venv .venv-package
-	.venv-package/bin/pip install -q --no-deps -r requirements/package.txt
-	touch $@
 
 # Every heavy tier; .ci/run builds them all, then runs `make test` with ASPECTS_REQUIRE_TIERS=1
 # so a missing tier fails instead of skipping.
