@@ -46,6 +46,17 @@ def subprocess_env(**extra):
     return env
 
 
+def stop_process_group(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM a child started in its own session, and its children; SIGKILL them after ``timeout`` s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 class Worker:
     """A real ``celery worker`` in a subprocess, started as Tutor's lms-worker is."""
 
@@ -75,13 +86,7 @@ class Worker:
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process_group(self.proc, timeout=20)
         self._log.close()
 
 

@@ -40,7 +40,7 @@ from aspects_routing.metrics import flush
 from aspects_routing.metrics.names import FAILED, STARTED, SUCCEEDED
 from aspects_routing.metrics.store import RedisStore
 from aspects_routing.scaling.configgen import monitoring as mon
-from tests.conftest import ROOT, subprocess_env, wait_for
+from tests.conftest import ROOT, stop_process_group, subprocess_env, wait_for
 from tests.tiers import require_binary
 
 pytestmark = pytest.mark.slow
@@ -115,13 +115,7 @@ class Process:
         assert wait_for(ready, timeout=timeout, interval=0.2), f"timed out waiting for {what}:\n{self.log()[-4000:]}"
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process_group(self.proc, timeout=30)
         self._log.close()
 
 

@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 import uuid
@@ -37,6 +36,7 @@ from port_for import get_port
 from aspects_routing.scaling.configgen import superset as superset_gen
 from aspects_routing.scaling.configgen.service import ConfigOptions, plan
 from aspects_routing.scaling.sizing import Measured
+from tests.conftest import stop_process_group
 from tests.tiers import ROOT, missing, require, require_binary
 
 PROFILES = ("small", "large")
@@ -139,13 +139,7 @@ class Stack:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
     def stop(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_group(proc, timeout=30)
 
 
 def mariadb(statement: str, superset: Path) -> None:
