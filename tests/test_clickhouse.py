@@ -206,7 +206,9 @@ def server_now(client) -> datetime:
 
 
 def test_seeded_table_gives_exact_rows_per_day_lag_and_projection(chdb):
-    end = (server_now(chdb) - timedelta(minutes=90)).replace(microsecond=250_000)
+    # One second more than 90 minutes back: setting the microseconds moves the time by up to +0.25 s,
+    # which made the lag a fraction of a second short of 90 minutes in one run in many.
+    end = (server_now(chdb) - timedelta(minutes=90, seconds=1)).replace(microsecond=250_000)
     seeded = seed_xapi_events(chdb, days=12, events_per_day=3_000, end=end, seed=3, database="xapi_exact")
 
     report = collect_clickhouse(chdb, database="xapi_exact", retention_days=365, timeout=30)
