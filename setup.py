@@ -34,7 +34,6 @@ setup(
     long_description=read("README.md"),
     long_description_content_type="text/markdown",
     author="aspects-routing maintainers",
-    author_email="maintainers@users.noreply.r-seed-91dd1065.example",
     license="AGPL-3.0",
     license_files=["LICENSE"],
     project_urls={
