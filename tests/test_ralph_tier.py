@@ -44,7 +44,7 @@ class RalphServer:
             )
         self._wait_ready()
 
-    def _wait_ready(self, timeout=60):
+    def _wait_ready(self, timeout=180):
         import urllib.request  # pylint: disable=import-outside-toplevel
 
         deadline = time.monotonic() + timeout
@@ -104,7 +104,8 @@ def clickhouse_away():
 def test_real_ralph_healthy(ralph, tmp_path, settings):
     server = ralph(**fs_backend(tmp_path))
     settings.ASPECTS_ROUTING = {"RALPH_URL": server.base}
-    [health] = collect_services(get_config(), timeout=5).services
+    # Generous per-request timeouts: this 2-core machine is often loaded (a deadline, not a pace).
+    [health] = collect_services(get_config(), timeout=20).services
     assert (health.state, health.status_code, health.body_status) == ("up", 200, (("database", "ok"),))
     assert health.samples == 3 and health.note is None and health.error is None
 
@@ -133,13 +134,13 @@ def test_real_ralph_down(ralph, tmp_path, settings):
 def test_real_ralph_configured_with_its_xapi_path(ralph, tmp_path, settings):
     server = ralph(**fs_backend(tmp_path))
     settings.ASPECTS_ROUTING = {"RALPH_URL": server.base + "/xAPI/"}
-    [health] = collect_services(get_config(), timeout=5).services
+    [health] = collect_services(get_config(), timeout=20).services
     import urllib.error  # pylint: disable=import-outside-toplevel
     import urllib.request  # pylint: disable=import-outside-toplevel
 
     # As given, the URL answers 404 on the real Ralph; the server's health path is what is probed.
     with pytest.raises(urllib.error.HTTPError) as as_given:
-        urllib.request.urlopen(server.base + "/xAPI/", timeout=5)  # pylint: disable=consider-using-with
+        urllib.request.urlopen(server.base + "/xAPI/", timeout=20)  # pylint: disable=consider-using-with
     assert as_given.value.code == 404
     assert (health.state, health.status_code) == ("up", 200)
     assert health.url == server.base + "/__heartbeat__"

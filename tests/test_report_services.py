@@ -157,7 +157,7 @@ def test_superset_workers_that_answer_on_its_broker(http_server, settings, spare
     assert (superset.state, superset.backend.redis_reachable, superset.backend.workers) == ("degraded", True, ())
     assert "no Superset Celery worker answered" in superset.error
     start_worker("--hostname=superset-worker@%h", "--pool=solo", REDIS_URL=broker)
-    [superset] = collect_services(get_config(), timeout=2).services
+    [superset] = collect_services(get_config(), timeout=10).services
     assert superset.state == "up" and superset.error is None
     assert [w.split("@")[0] for w in superset.backend.workers] == ["superset-worker"]
 

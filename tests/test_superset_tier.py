@@ -460,7 +460,8 @@ def test_the_report_sees_the_superset_workers(stack, web, worker, settings):
 
     settings.ASPECTS_ROUTING = {"SUPERSET_URL": web("large"),
                                 "SUPERSET_BROKER_URL": f"redis://127.0.0.1:{stack.redis_port}/3"}
-    [health] = collect_services(get_config(), timeout=5).services
+    # The ping waits the whole timeout for replies: generous, as this 2-core machine is often loaded.
+    [health] = collect_services(get_config(), timeout=15).services
     assert (health.state, health.status_code) == ("up", 200)
     assert "superset-worker@tier" in health.backend.workers
 
