@@ -24,6 +24,7 @@ from aspects_routing.conf import get_config
 from aspects_routing.scaling.collectors.services import collect_services
 from aspects_routing.scaling.render import render
 from aspects_routing.scaling.report import ReportOptions, build_report
+from tests.conftest import stop_process_group
 from tests.tiers import require
 
 
@@ -40,7 +41,7 @@ class RalphServer:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
                 [str(venv / "bin/uvicorn"), "ralph.api:app", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+                env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
             )
         self._wait_ready()
 
@@ -60,12 +61,7 @@ class RalphServer:
         raise RuntimeError(f"ralph not ready after {timeout}s:\n{self.log_path.read_text(errors='replace')}")
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process_group(self.proc, timeout=20)
 
 
 @pytest.fixture
